@@ -1,0 +1,1 @@
+"""neurocc.compiler."""
