@@ -1,33 +1,438 @@
-"""Float reference simulator of an ``ir.Graph`` (JAX). API contract; body being written."""
+"""Float reference simulator of an ``ir.Graph``, in JAX.
+
+An interpreter: one step rule per node kind (``STEP_RULES``), one ``jit``-ed
+``lax.scan`` over time, a batch axis. It is the ground truth that ``verify``
+compares chips and emulators against, so its semantics are stated here once
+and recorded in every result:
+
+* **Time.** Continuous-time NIR neurons are discretized with a step ``dt``
+  (seconds). ``euler``: forward Euler, what snnTorch and Norse compute.
+  ``exact``: the exponential integrator, exact for input held constant over
+  a step (zero-order hold).
+* **CubaLIF/CubaLI order.** The synaptic current is updated first and the new
+  current drives the membrane in the same step (snnTorch, Lava; REFERENCE 1.8).
+* **Threshold.** ``v > v_threshold`` (NIR spec; ``>=`` on request).
+* **Reset.** ``nir``: ``v <- v_reset`` (zero when the file has none, NIR PR
+  #129); ``subtract``: ``v <- v - v_threshold`` on request.
+* **Recurrence.** An edge that closes a cycle carries its source's value of
+  the previous step (zero at the first step); see ``ir.graph``.
+* **Delay.** ``round(delay / dt)`` whole steps.
+* Edges into one node are summed; a synapse adds no delay.
+
+Float32 by default; float64 on request, enabled only while this simulator
+traces and runs (``jax.enable_x64`` as a context), never globally.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import math
+from typing import Any, Callable, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from neurocc.ir import Graph, SimulationError, nodes as N
+
+RECURRENCE_RULE = ("an edge that closes a cycle (depth-first from the inputs, names in order) "
+                   "carries its source's previous-step value; zero at the first step")
 
 
 @dataclasses.dataclass
 class Result:
-    #: output spikes/values per Output node, time-major [T, B, *shape], numpy
+    #: output per Output node, time-major [T, B, *shape], numpy
     outputs: dict[str, np.ndarray]
     #: recorded state per node: {node: {"v": [T,B,...], "i": [T,B,...], "out": [T,B,...]}}
     traces: dict[str, dict[str, np.ndarray]]
-    #: the semantics used, as a JSON-able dict (dt, integrator, reset, threshold, recurrence, ...)
+    #: the semantics used, JSON-able (dt, integrator, reset, threshold, recurrence, ...)
     semantics: dict[str, Any]
+    #: things worth a user's attention (e.g. a dt too large for a time constant)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
-def run(graph, inputs, dt: float | None = None, *, integrator: str = "euler",
-        dtype: str = "float32", record: tuple[str, ...] = (), threshold: str = ">",
-        reset: str = "nir") -> Result:
-    """Simulate `graph` on `inputs` ([T, B, *input_shape] array, or {input_name: array}).
+class Options(NamedTuple):
+    dt: float
+    integrator: str
+    threshold: str
+    reset: str
 
-    dt: seconds per step (None: graph.metadata['dt'], else SimulationError saying to pass --dt).
-    integrator: 'euler' (forward Euler, snnTorch/Norse) or 'exact' (exponential integrator).
-    dtype: 'float32' or 'float64' (float64 without switching JAX to 64-bit globally).
-    record: node names whose state traces to return.
-    threshold: '>' (NIR spec) or '>='.  reset: 'nir' (to v_reset) or 'subtract'.
-    Raises ir.SimulationError for bad dt / input shape / dtype / unknown node in record.
+
+# --- one rule per node kind -------------------------------------------------
+# A rule has `prepare(node, shapes, opts) -> params` (numpy, float64; done once),
+# `init(params, batch, dtype) -> state` and
+# `step(params, state, x, opts) -> (state, out, trace)`.
+
+
+class Rule(NamedTuple):
+    prepare: Callable[..., dict[str, np.ndarray]]
+    init: Callable[..., tuple]
+    step: Callable[..., tuple]
+
+
+STEP_RULES: dict[str, Rule] = {}
+
+
+def _stateless(fn: Callable) -> Rule:
+    return Rule(prepare=lambda node, shapes, opts: {k: np.asarray(v) for k, v in node.params().items()
+                                                    if np.asarray(v).dtype.kind in "fiub"},
+                init=lambda p, batch, dtype: (),
+                step=lambda p, s, x, opts: ((), fn(p, x, opts), {}))
+
+
+def _spike(v: jax.Array, threshold: jax.Array, opts: Options) -> jax.Array:
+    return (v >= threshold) if opts.threshold == ">=" else (v > threshold)
+
+
+def _after_spike(v: jax.Array, s: jax.Array, p: dict, opts: Options) -> jax.Array:
+    if opts.reset == "subtract":
+        return v - jnp.where(s, p["v_threshold"], 0.0)
+    return jnp.where(s, p["v_reset"], v)
+
+
+def _decays(tau: np.ndarray, opts: Options) -> np.ndarray:
+    """Fraction of the distance to rest covered in one step."""
+    x = opts.dt / np.asarray(tau, np.float64)
+    return -np.expm1(-x) if opts.integrator == "exact" else x
+
+
+def _prep_leaky(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
+    """LIF / LI:  v' = v + a (v_leak - v + r x),  a = dt/tau (Euler) or 1 - exp(-dt/tau)."""
+    a = _decays(node.tau, opts)
+    p = {"keep": 1.0 - a, "leak": a * node.v_leak, "gain": a * node.r}
+    if node.spiking:
+        p |= {"v_threshold": np.asarray(node.v_threshold), "v_reset": node.reset_value()}
+    return p
+
+
+def _prep_cuba(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
+    """CubaLIF / CubaLI: current first, then the membrane sees the new current.
+
+    Euler:  i' = (1-a_s) i + a_s w_in x;      v' = (1-a_m) v + a_m v_leak + a_m r i'.
+    Exact (x held over the step, tau_syn != tau_mem; the equal case is the limit):
+        i' = e_s i + (1-e_s) w_in x
+        v' = e_m v + (1-e_m) v_leak + r K i + r w_in x (1 - e_m - K),
+        K  = tau_s/(tau_s - tau_m) (e_s - e_m)   [-> (dt/tau_m) e_m when equal].
     """
-    raise NotImplementedError
+    ts, tm = np.asarray(node.tau_syn, np.float64), np.asarray(node.tau_mem, np.float64)
+    r, w_in, v_leak = np.asarray(node.r), node.input_weight(), np.asarray(node.v_leak)
+    if opts.integrator == "exact":
+        e_s, e_m = np.exp(-opts.dt / ts), np.exp(-opts.dt / tm)
+        same = np.isclose(ts, tm, rtol=1e-9)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(same, opts.dt / tm * e_m, ts / np.where(same, 1.0, ts - tm) * (e_s - e_m))
+        p = {"i_keep": e_s, "i_gain": (1 - e_s) * w_in, "keep": e_m, "leak": (1 - e_m) * v_leak,
+             "i_to_v": r * k, "x_to_v": r * w_in * (1 - e_m - k)}
+    else:
+        a_s, a_m = opts.dt / ts, opts.dt / tm
+        p = {"i_keep": 1 - a_s, "i_gain": a_s * w_in, "keep": 1 - a_m, "leak": a_m * v_leak,
+             "i_to_v": a_m * r * (1 - a_s), "x_to_v": a_m * r * a_s * w_in}
+    if node.spiking:
+        p |= {"v_threshold": np.asarray(node.v_threshold), "v_reset": node.reset_value()}
+    return p
+
+
+def _prep_integrator(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
+    """IF / I:  v' = v + dt r x  (exact for input held over the step)."""
+    p = {"keep": np.ones_like(np.asarray(node.r, np.float64)), "leak": np.zeros_like(node.r),
+         "gain": opts.dt * np.asarray(node.r, np.float64)}
+    if node.spiking:
+        p |= {"v_threshold": np.asarray(node.v_threshold), "v_reset": node.reset_value()}
+    return p
+
+
+def _membrane_rule(prepare: Callable, spiking: bool) -> Rule:
+    def init(p, batch, dtype):
+        return (jnp.zeros((batch,) + p["keep"].shape, dtype),)
+
+    def step(p, state, x, opts):
+        v = p["keep"] * state[0] + p["leak"] + p["gain"] * x
+        if not spiking:
+            return (v,), v, {"v": v}
+        s = _spike(v, p["v_threshold"], opts)
+        v = _after_spike(v, s, p, opts)
+        return (v,), s.astype(v.dtype), {"v": v}
+    return Rule(prepare, init, step)
+
+
+def _cuba_rule(spiking: bool) -> Rule:
+    def init(p, batch, dtype):
+        z = jnp.zeros((batch,) + p["keep"].shape, dtype)
+        return (z, z)
+
+    def step(p, state, x, opts):
+        i, v = state
+        # written in the (i, v) -> (i', v') form so Euler and exact share one rule
+        i_new = p["i_keep"] * i + p["i_gain"] * x
+        v = p["keep"] * v + p["leak"] + p["i_to_v"] * i + p["x_to_v"] * x
+        if not spiking:
+            return (i_new, v), v, {"i": i_new, "v": v}
+        s = _spike(v, p["v_threshold"], opts)
+        v = _after_spike(v, s, p, opts)
+        return (i_new, v), s.astype(v.dtype), {"i": i_new, "v": v}
+    return Rule(_prep_cuba, init, step)
+
+
+def _conv(p: dict, x: jax.Array, ndim: int) -> jax.Array:
+    spatial = "HW"[:ndim] if ndim == 2 else "H"
+    dn = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
+    y = jax.lax.conv_general_dilated(
+        x, p["weight"].astype(x.dtype), window_strides=tuple(int(s) for s in p["stride"]),
+        padding=[(int(q), int(q)) for q in p["pad"]], rhs_dilation=tuple(int(d) for d in p["dilation"]),
+        dimension_numbers=dn, feature_group_count=int(p["groups"]),
+        precision=jax.lax.Precision.HIGHEST)
+    return y + p["bias"].reshape((1, -1) + (1,) * ndim).astype(x.dtype)
+
+
+def _prep_conv(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
+    bias = np.asarray(node.bias) if node.bias is not None else np.zeros(np.shape(node.weight)[0])
+    return {"weight": np.asarray(node.weight), "bias": np.broadcast_to(bias, (np.shape(node.weight)[0],)),
+            "stride": np.asarray(node._hyper("stride")), "dilation": np.asarray(node._hyper("dilation")),
+            "pad": np.asarray(node.padding_amounts()), "groups": np.asarray(int(node.groups))}
+
+
+def _prep_pool(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
+    two = lambda a: np.resize(np.atleast_1d(np.asarray(a, np.int64)), 2)  # noqa: E731
+    k = two(node.kernel_size)
+    return {"kernel": k, "stride": two(node.stride), "pad": two(node.padding),
+            "div": np.asarray(float(np.prod(k)) if node.kind == "AvgPool2d" else 1.0)}
+
+
+def _pool(p: dict, x: jax.Array) -> jax.Array:
+    k, s, q = (tuple(int(a) for a in p[n]) for n in ("kernel", "stride", "pad"))
+    y = jax.lax.reduce_window(x, jnp.zeros((), x.dtype), jax.lax.add, (1, 1) + k, (1, 1) + s,
+                              [(0, 0), (0, 0)] + [(a, a) for a in q])
+    return y / p["div"].astype(x.dtype)
+
+
+def _prep_delay(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
+    steps = np.rint(np.asarray(node.delay, np.float64) / opts.dt).astype(np.int32)
+    return {"steps": steps, "depth": np.asarray(int(steps.max(initial=0)) + 1)}
+
+
+def _delay_rule() -> Rule:
+    def init(p, batch, dtype):
+        return (jnp.zeros((int(p["depth"]), batch) + p["steps"].shape, dtype),)
+
+    def step(p, state, x, opts):
+        buf = jnp.concatenate([x[None], state[0][:-1]], axis=0)  # buf[k] = x(t - k)
+        y = jnp.take_along_axis(buf, jnp.broadcast_to(p["steps"], buf.shape[1:])[None], axis=0)[0]
+        return (buf,), y, {}
+    return Rule(_prep_delay, init, step)
+
+
+def _matmul(p: dict, x: jax.Array) -> jax.Array:
+    return jnp.matmul(x, p["weight"].T.astype(x.dtype), precision=jax.lax.Precision.HIGHEST)
+
+
+def _no_state(p: dict, batch: int, dtype: Any) -> tuple:
+    return ()
+
+
+STEP_RULES.update({
+    "Input": _stateless(lambda p, x, o: x),
+    "Output": _stateless(lambda p, x, o: x),
+    "Identity": _stateless(lambda p, x, o: x),
+    "Affine": _stateless(lambda p, x, o: _matmul(p, x) + p["bias"].astype(x.dtype)),
+    "Linear": _stateless(lambda p, x, o: _matmul(p, x)),
+    "Scale": _stateless(lambda p, x, o: p["scale"].astype(x.dtype) * x),
+    "Threshold": _stateless(lambda p, x, o: _spike(x, p["threshold"].astype(x.dtype), o).astype(x.dtype)),
+    "Flatten": Rule(lambda node, shapes, opts: {}, _no_state, lambda p, s, x, o: ((), x, {})),
+    "Conv1d": Rule(_prep_conv, _no_state, lambda p, s, x, o: ((), _conv(p, x, 1), {})),
+    "Conv2d": Rule(_prep_conv, _no_state, lambda p, s, x, o: ((), _conv(p, x, 2), {})),
+    "SumPool2d": Rule(_prep_pool, _no_state, lambda p, s, x, o: ((), _pool(p, x), {})),
+    "AvgPool2d": Rule(_prep_pool, _no_state, lambda p, s, x, o: ((), _pool(p, x), {})),
+    "Delay": _delay_rule(),
+    "LIF": _membrane_rule(_prep_leaky, spiking=True),
+    "LI": _membrane_rule(_prep_leaky, spiking=False),
+    "IF": _membrane_rule(_prep_integrator, spiking=True),
+    "I": _membrane_rule(_prep_integrator, spiking=False),
+    "CubaLIF": _cuba_rule(spiking=True),
+    "CubaLI": _cuba_rule(spiking=False),
+})
+
+
+# --- the driver ---------------------------------------------------------------
+
+
+class ReferenceSimulator:
+    """A graph compiled for one set of options; reuse it to avoid re-tracing.
+
+    ``run(inputs)`` traces and compiles on the first call for a given input
+    shape (JAX caches the rest), so timing the second call measures the run.
+    """
+
+    def __init__(self, graph: Graph, dt: float | None = None, *, integrator: str = "euler",
+                 dtype: str = "float32", record: tuple[str, ...] | list[str] = (),
+                 threshold: str = ">", reset: str = "nir") -> None:
+        self.graph = graph
+        dt = _resolve_dt(graph, dt)
+        for name, value, allowed in (("integrator", integrator, ("euler", "exact")),
+                                     ("dtype", dtype, ("float32", "float64")),
+                                     ("threshold", threshold, (">", ">=")),
+                                     ("reset", reset, ("nir", "subtract"))):
+            if value not in allowed:
+                raise SimulationError(f"{name} must be one of {list(allowed)}, got {value!r}")
+        missing = [r for r in record if r not in graph.nodes]
+        if missing:
+            raise SimulationError(f"cannot record {missing}: no such node; nodes are "
+                                  f"{sorted(graph.nodes)}")
+        self.options = Options(dt, integrator, threshold, reset)
+        self.dtype = dtype
+        self.record = tuple(record)
+        rules = STEP_RULES
+        shapes = graph.shapes
+        self.rules = {}
+        self.params: dict[str, dict[str, np.ndarray]] = {}
+        for name in graph.order:
+            node = graph.nodes[name]
+            if node.kind not in rules:
+                raise SimulationError(f"node '{name}': no reference rule for {node.kind}")
+            self.rules[name] = rules[node.kind]
+            self.params[name] = rules[node.kind].prepare(node, shapes[name], self.options)
+        self.warnings = _stability_warnings(graph, self.options)
+        self._compiled: dict[Any, Callable] = {}
+
+    @property
+    def semantics(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "simulator": "neurocc.reference", "dt": o.dt, "integrator":
+            {"euler": "forward Euler", "exact": "exponential (zero-order hold)"}[o.integrator],
+            "dtype": self.dtype, "threshold": f"v {o.threshold} v_threshold",
+            "reset": {"nir": "v <- v_reset (0 when absent)", "subtract": "v <- v - v_threshold"}[o.reset],
+            "cuba_order": "current first; membrane uses the new current (snnTorch, Lava)",
+            "recurrence": RECURRENCE_RULE, "synaptic_latency_steps": 0,
+        }
+
+    def _build(self, batch: int) -> Callable:
+        g, rules, params, opts = self.graph, self.rules, self.params, self.options
+        shapes = g.shapes
+        preds = {n: g.predecessors(n) for n in g.order}
+        rec = g.recurrent_edges
+        rec_sources = sorted({a for a, _ in rec})
+        outputs, record = g.outputs, self.record
+        dtype = jnp.float64 if self.dtype == "float64" else jnp.float32
+
+        def step(carry, x_t):
+            states, prev = carry
+            outs, new_states, traces = {}, {}, {}
+            for name in g.order:
+                rule = rules[name]
+                if name in x_t:
+                    x = x_t[name]
+                else:
+                    parts = [(prev[p] if (p, name) in rec else outs[p]).reshape(
+                        (batch,) + shapes[name].input) for p in preds[name]]
+                    x = parts[0]
+                    for extra in parts[1:]:
+                        x = x + extra
+                new_states[name], y, tr = rule.step(params[name], states[name], x, opts)
+                outs[name] = y
+                if name in record:
+                    traces[name] = dict(tr, out=y)
+            carry = (new_states, {p: outs[p] for p in rec_sources})
+            return carry, ({o: outs[o] for o in outputs}, traces)
+
+        def simulate(xs):
+            states = {n: rules[n].init(params[n], batch, dtype) for n in g.order}
+            prev = {p: jnp.zeros((batch,) + shapes[p].output, dtype) for p in rec_sources}
+            _, ys = jax.lax.scan(step, (states, prev), xs)
+            return ys
+
+        with jax.enable_x64(self.dtype == "float64"):
+            # float parameters become device arrays of the run's dtype; integer ones
+            # (strides, padding, delays) stay numpy so they remain static under jit
+            params = jax.tree_util.tree_map(
+                lambda a: jnp.asarray(a, dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a),
+                params)
+        return jax.jit(simulate)
+
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> Result:
+        xs = _check_inputs(self.graph, inputs)
+        steps, batch = next(iter(xs.values())).shape[:2]
+        with jax.enable_x64(self.dtype == "float64"):
+            fn = self._compiled.get(batch)
+            if fn is None:
+                fn = self._compiled[batch] = self._build(batch)
+            dtype = np.float64 if self.dtype == "float64" else np.float32
+            outs, traces = fn({k: jnp.asarray(v, dtype) for k, v in xs.items()})
+            outs = {k: np.asarray(v) for k, v in outs.items()}
+            traces = {n: {k: np.asarray(v) for k, v in tr.items()} for n, tr in traces.items()}
+        return Result(outs, traces, self.semantics, list(self.warnings))
+
+
+def run(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray], dt: float | None = None, *,
+        integrator: str = "euler", dtype: str = "float32", record: tuple[str, ...] = (),
+        threshold: str = ">", reset: str = "nir") -> Result:
+    """Simulate `graph` on `inputs` ([T, B, *input_shape], or {input name: array}).
+
+    dt: seconds per step (None: ``graph.metadata['dt']``, else a SimulationError
+    that says to pass --dt). See the module docstring for every semantic choice.
+    """
+    sim = ReferenceSimulator(graph, dt, integrator=integrator, dtype=dtype, record=record,
+                             threshold=threshold, reset=reset)
+    return sim.run(inputs)
+
+
+def _resolve_dt(graph: Graph, dt: float | None) -> float:
+    if dt is None:
+        dt = graph.metadata.get("dt")
+    if dt is None:
+        raise SimulationError(
+            "no time step: NIR graphs are continuous-time and this one carries no 'dt' in its "
+            "metadata; pass the step in seconds, e.g. --dt 1e-4 (dt=... in Python)")
+    try:
+        dt = float(np.asarray(dt))
+    except (TypeError, ValueError):
+        raise SimulationError(f"dt must be a number of seconds, got {dt!r}") from None
+    if not math.isfinite(dt) or dt <= 0:
+        raise SimulationError(f"dt must be a positive number of seconds, got {dt}")
+    return dt
+
+
+def _check_inputs(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    names = graph.inputs
+    if not isinstance(inputs, dict):
+        if len(names) != 1:
+            raise SimulationError(f"graph has {len(names)} inputs {names}; pass a dict of arrays")
+        inputs = {names[0]: inputs}
+    unknown = sorted(set(inputs) - set(names))
+    missing = sorted(set(names) - set(inputs))
+    if unknown or missing:
+        raise SimulationError(f"inputs must be exactly {names}; missing {missing}, unknown {unknown}")
+    out, lead = {}, None
+    for name in names:
+        arr = np.asarray(inputs[name])
+        want = graph.shapes[name].output
+        if arr.dtype.kind not in "biuf":
+            raise SimulationError(f"input '{name}' has dtype {arr.dtype}; expected numbers "
+                                  "(bool, int or float spikes/currents)")
+        if arr.ndim != 2 + len(want) or tuple(arr.shape[2:]) != tuple(want):
+            raise SimulationError(
+                f"input '{name}' has shape {list(arr.shape)}; expected time-major "
+                f"[T, B, {', '.join(map(str, want))}] (steps, batch, then the Input's shape {list(want)})")
+        if arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise SimulationError(f"input '{name}' has {arr.shape[0]} steps and batch {arr.shape[1]}; "
+                                  "both must be at least 1")
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise SimulationError(f"input '{name}' contains NaN or infinite values")
+        if lead is not None and arr.shape[:2] != lead:
+            raise SimulationError(f"inputs disagree on [T, B]: {list(lead)} vs {list(arr.shape[:2])}")
+        lead = arr.shape[:2]
+        out[name] = arr
+    return out
+
+
+def _stability_warnings(graph: Graph, opts: Options) -> list[str]:
+    if opts.integrator != "euler":
+        return []
+    out = []
+    for name, node in graph.nodes.items():
+        for field in ("tau", "tau_mem", "tau_syn"):
+            tau = getattr(node, field, None)
+            if tau is not None and np.min(tau) < opts.dt:
+                out.append(f"{node.kind} '{name}': dt = {opts.dt:g} s exceeds {field} = "
+                           f"{float(np.min(tau)):g} s; forward Euler overshoots (dt/tau = "
+                           f"{opts.dt / float(np.min(tau)):.2f} > 1). Check dt, or use --integrator exact")
+    return out
