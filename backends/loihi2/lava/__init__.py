@@ -1,0 +1,255 @@
+"""Bridge to Intel's Lava (lava-nc 0.10.0), the vendor's bit-accurate Loihi 2 model.
+
+Lava needs Python <3.11 semantics and numpy<2, neurocc needs numpy>=2, so Lava
+lives in its own virtualenv (``.venv-lava``, built by ``make lava``, i.e.
+``build_venv.sh``) and is never imported here. ``run_lava_net`` writes a
+network description to a temporary ``net.npz``, runs ``runner.py`` with the
+Lava venv's interpreter in a subprocess, and reads the traces back from
+``out.npz``. The file format is documented at the top of ``runner.py``.
+
+A network, as ``run_lava_net`` takes it::
+
+    net = {
+        "input": int array (N_in, T_data),        # optional; RingBuffer, column t-1 at step t
+        "populations": {                          # LIF processes (dict order is kept)
+            "l1": {"n": 32, "du": 100, "dv": 200, "vth": 300,
+                   "bias_mant": int or (n,) ints, "bias_exp": int or (n,) ints,
+                   "u": optional (n,) ints, "v": optional (n,) ints},
+        },
+        "connections": [                          # Dense, or Sparse with "sparse": True
+            {"source": "input" | POP, "target": POP,
+             "weights": int array (N_target, N_source), or a scipy sparse matrix,
+             "weight_exp": 0, "num_weight_bits": 8, "sign_mode": None | "mixed" |
+             "excitatory" | "inhibitory", "num_message_bits": 0, "sparse": False},
+        ],
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from neurocc.ir import NeuroccError
+
+__all__ = ["LavaUnavailableError", "LavaRunError", "lava_python", "lava_available",
+           "run_lava_net", "write_net", "RUNNER", "VENV_NAME", "STAMP_NAME"]
+
+HERE = Path(__file__).resolve().parent
+RUNNER = HERE / "runner.py"
+BUILD_SCRIPT = HERE / "build_venv.sh"
+VENV_NAME = ".venv-lava"
+STAMP_NAME = ".neurocc-lava-ok"
+ENV_VAR = "NEUROCC_LAVA_PYTHON"
+PROBES = ("spikes", "u", "v")
+_FORMAT, _VERSION = "neurocc-lava-net", 1
+
+
+class LavaUnavailableError(NeuroccError):
+    """The Lava virtualenv is missing or not finished."""
+
+
+class LavaRunError(NeuroccError):
+    """Lava (the runner subprocess) failed on a network."""
+
+
+def _candidates() -> list[Path]:
+    roots: list[Path] = []
+    for start in (Path.cwd(), HERE):
+        for d in (start, *start.parents):
+            if d not in roots:
+                roots.append(d)
+    return [r / VENV_NAME for r in roots]
+
+
+def lava_python() -> Path:
+    """The Lava venv's interpreter.
+
+    ``$NEUROCC_LAVA_PYTHON`` wins when set. Otherwise the first ``.venv-lava``
+    found in the current directory or a parent of it, then in this package's
+    folder or a parent of it (the repository root, in a checkout), that
+    holds ``bin/python`` and the stamp ``build_venv.sh`` writes when done.
+    """
+    override = os.environ.get(ENV_VAR)
+    if override:
+        path = Path(override)
+        if not path.exists():
+            raise LavaUnavailableError(
+                f"{ENV_VAR}={override} does not exist. Point it at the Lava venv's python, "
+                f"or unset it and run `make lava` to build {VENV_NAME}.")
+        return path
+    looked = []
+    for venv in _candidates():
+        python = venv / "bin" / "python"
+        looked.append(str(venv))
+        if python.exists() and (venv / STAMP_NAME).exists():
+            return python
+        if python.exists():
+            raise LavaUnavailableError(
+                f"{venv} exists but is not finished (no {STAMP_NAME} stamp). "
+                f"Run `make lava` (or `bash {BUILD_SCRIPT} {venv}`) to complete it.")
+    raise LavaUnavailableError(
+        f"the Lava virtualenv {VENV_NAME} was not found (looked in {looked[0]} and its "
+        f"parents, and next to the neurocc sources). Run `make lava` in the repository "
+        f"root to build it (about a minute), or set {ENV_VAR} to an interpreter with "
+        f"lava-nc 0.10.0.")
+
+
+def lava_available() -> bool:
+    """Whether a finished Lava venv can be found (does not start it)."""
+    try:
+        lava_python()
+    except LavaUnavailableError:
+        return False
+    return True
+
+
+def _per_neuron(value, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        arr = np.full((n,), arr)
+    if arr.shape != (n,):
+        raise ValueError(f"{what} must be a scalar or have shape ({n},), got {arr.shape}")
+    return _ints(arr, what).astype(np.int32)
+
+
+def _ints(arr, what: str) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int32)
+    if arr.dtype.kind == "f":
+        if not np.array_equal(arr, np.trunc(arr)):
+            raise ValueError(f"{what} must hold integers, got non-integer floats")
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{what} must hold integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < np.iinfo(np.int32).min or arr.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"{what} has values outside int32")
+    return arr.astype(np.int32)
+
+
+def _monitor_spec(monitor, populations: Iterable[str]) -> dict[str, list[str]]:
+    pops = list(populations)
+    if monitor is None or monitor == "all":
+        return {p: list(PROBES) for p in pops}
+    if isinstance(monitor, str):
+        monitor = [monitor]
+    if isinstance(monitor, Mapping):
+        spec = {name: [what] if isinstance(what, str) else list(what)
+                for name, what in monitor.items()}
+    else:
+        spec = {name: list(PROBES) for name in monitor}
+    for name, what in spec.items():
+        if name not in pops:
+            raise ValueError(f"monitor: no population named {name!r} (have {pops})")
+        bad = [w for w in what if w not in PROBES]
+        if bad:
+            raise ValueError(f"monitor {name!r}: unknown probe(s) {bad}; use {PROBES}")
+    return spec
+
+
+def write_net(path: str | Path, net: Mapping, steps: int, monitor=None) -> dict:
+    """Write ``net`` as NET.npz (see runner.py); returns the JSON spec written."""
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    arrays: dict[str, np.ndarray] = {}
+    if net.get("input") is not None:
+        inp = _ints(net["input"], "input")
+        if inp.ndim != 2:
+            raise ValueError(f"input must have shape (N_in, T_data), got {inp.shape}")
+        arrays["input"] = inp
+    pops = []
+    for name, pop in net.get("populations", {}).items():
+        n = int(pop["n"])
+        entry = {"name": name, "n": n}
+        for key in ("du", "dv", "vth"):
+            value = pop[key]
+            if int(value) != value:
+                raise ValueError(f"population {name!r}: {key} must be an integer, got {value!r}")
+            entry[key] = int(value)
+        pops.append(entry)
+        for key, default in (("bias_mant", 0), ("bias_exp", 0), ("u", None), ("v", None)):
+            value = pop.get(key, default)
+            if value is not None:
+                arrays[f"pop.{name}.{key}"] = _per_neuron(value, n, f"population {name!r}: {key}")
+    conns = []
+    for i, conn in enumerate(net.get("connections", [])):
+        w = conn["weights"]
+        is_sparse = bool(conn.get("sparse", False)) or hasattr(w, "tocsr")
+        entry = {"source": conn["source"], "target": conn["target"], "sparse": is_sparse,
+                 "weight_exp": int(conn.get("weight_exp", 0)),
+                 "num_weight_bits": int(conn.get("num_weight_bits", 8)),
+                 "sign_mode": conn.get("sign_mode"),
+                 "num_message_bits": int(conn.get("num_message_bits", 0))}
+        what = f"connection {i} ({conn['source']} -> {conn['target']}): weights"
+        if is_sparse:
+            if hasattr(w, "tocsr"):
+                csr = w.tocsr()
+                data, indices, indptr = csr.data, csr.indices, csr.indptr
+            else:  # a dense array flagged sparse: compress it here, without scipy
+                dense = _ints(w, what)
+                rows, cols = np.nonzero(dense)
+                data, indices = dense[rows, cols], cols
+                indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])
+            arrays[f"conn.{i}.data"] = _ints(data, what)
+            arrays[f"conn.{i}.indices"] = np.asarray(indices, dtype=np.int32)
+            arrays[f"conn.{i}.indptr"] = np.asarray(indptr, dtype=np.int32)
+        else:
+            arrays[f"conn.{i}.weights"] = _ints(w, what)
+        conns.append(entry)
+    spec = {"format": _FORMAT, "version": _VERSION, "steps": steps, "populations": pops,
+            "connections": conns, "monitor": _monitor_spec(monitor, (p["name"] for p in pops))}
+    arrays["spec"] = np.array(json.dumps(spec))
+    np.savez(path, **arrays)
+    return spec
+
+
+def _clean_env() -> dict[str, str]:
+    # The main environment's PYTHONPATH/PYTHONHOME (numpy>=2) must not leak into Lava's.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+def run_lava_net(net: Mapping, steps: int, monitor=None, *, timeout: float | None = 600,
+                 python: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Run ``net`` for ``steps`` steps on Lava's fixed-point CPU models.
+
+    ``monitor``: None or "all" (every population, spikes, u and v), a list of
+    population names (all three each), or ``{name: ["spikes", "u", "v"]}``.
+    Each value read back costs about 27 us in Lava: ask only for what you use.
+
+    Returns ``spikes.<name>`` int8 (steps, n), ``u.<name>``/``v.<name>``
+    int32 (steps, n) (row t-1 = step t, u/v after spike and reset), and the
+    runner's timings ``time.import``, ``time.build``, ``time.run``,
+    ``time.readback``, ``time.stop`` plus ``time.subprocess`` (the whole
+    call, interpreter start included), float64 seconds.
+    """
+    interpreter = Path(python) if python is not None else lava_python()
+    with tempfile.TemporaryDirectory(prefix="neurocc-lava-") as tmp:
+        net_path, out_path = Path(tmp) / "net.npz", Path(tmp) / "out.npz"
+        write_net(net_path, net, steps, monitor)
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([str(interpreter), str(RUNNER), str(net_path), str(out_path)],
+                                  capture_output=True, text=True, timeout=timeout,
+                                  env=_clean_env())
+        except subprocess.TimeoutExpired as err:
+            raise LavaRunError(f"Lava did not finish {steps} steps within {timeout} s "
+                               f"({interpreter} {RUNNER})") from err
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0 or not out_path.exists():
+            tail = (proc.stderr or "")[-4000:]
+            raise LavaRunError(f"Lava runner failed (exit status {proc.returncode}; "
+                               f"{interpreter} {RUNNER}). stderr tail:\n{tail}")
+        with np.load(out_path, allow_pickle=False) as npz:
+            out = {k: npz[k] for k in npz.files}
+    out["time.subprocess"] = np.float64(wall)
+    return out

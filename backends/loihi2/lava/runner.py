@@ -1,0 +1,304 @@
+"""Run a network description on Intel Lava's fixed-point CPU models.
+
+Run with the Lava venv's interpreter (never imported by neurocc's main
+environment, which has numpy>=2 and no Lava):
+
+    .venv-lava/bin/python backends/loihi2/lava/runner.py NET.npz OUT.npz
+
+Imports only the standard library, numpy, scipy, lava and (first, so that Lava
+imports on Python 3.11) the import hook ``lava311_shim`` that sits next to this
+file. Exit status 0 on success, 2 for a malformed NET.npz (message on stderr),
+1 for anything else (traceback on stderr).
+
+NET.npz (format "neurocc-lava-net", version 1; loaded with allow_pickle=False)
+-----------------------------------------------------------------------------
+``spec``: a 0-d unicode array holding one JSON object::
+
+    {
+      "format": "neurocc-lava-net", "version": 1,
+      "steps": T,                              # number of time steps to run
+      "populations": [                         # LIF processes, in this order
+        {"name": "l1", "n": 32, "du": 100, "dv": 200, "vth": 300}, ...
+      ],
+      "connections": [                         # Dense or Sparse processes
+        {"source": "input" | POP, "target": POP,
+         "sparse": false,                      # true: Sparse (csr) instead of Dense
+         "weight_exp": 0, "num_weight_bits": 8,
+         "sign_mode": null | "mixed" | "excitatory" | "inhibitory",  # null: Lava's auto
+         "num_message_bits": 0},                # 0: binary spikes; >0: graded
+        ...
+      ],
+      "monitor": {"l1": ["spikes", "u", "v"], "l2": ["spikes"]}
+    }
+
+Arrays (connection ``i`` is its index in "connections"):
+
+* ``input``: int32 (N_in, T_data), optional. Played by a
+  ``lava.proc.io.source.RingBuffer``: column (t-1) mod T_data at step t = 1..T.
+  Required when a connection's source is "input" ("input" is reserved and
+  cannot name a population).
+* ``pop.<name>.bias_mant``, ``pop.<name>.bias_exp``: int (n,), per neuron.
+* ``pop.<name>.u``, ``pop.<name>.v``: int32 (n,), optional initial state
+  (default 0).
+* Dense connection: ``conn.<i>.weights`` int32 (N_target, N_source).
+* Sparse connection: ``conn.<i>.data`` int32, ``conn.<i>.indices`` int32,
+  ``conn.<i>.indptr`` int32, a CSR matrix of shape (N_target, N_source).
+
+du, dv and vth are scalars shared by the population (Lava allows no more);
+they are handed to Lava as Python ints, which is what its fixed-point model
+expects. Every connection process adds one step of delay (which is what lets
+recurrent connections and cycles run); the neuron adds none.
+
+OUT.npz
+-------
+For each monitored population and requested variable: ``spikes.<name>``
+int8 (T, n), ``u.<name>`` and ``v.<name>`` int32 (T, n). Row t-1 holds step
+t; u and v are read after spike and reset. Timing, float64 scalars in
+seconds: ``time.import`` (importing lava), ``time.build`` (building the
+process graph), ``time.run`` (compile + runtime start + T steps),
+``time.readback`` (Monitor.get_data, about 27 us per value), ``time.stop``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "neurocc-lava-net"
+VERSION = 1
+INPUT = "input"
+PROBES = ("spikes", "u", "v")
+SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+
+
+class NetFormatError(Exception):
+    """NET.npz does not follow the format above."""
+
+
+def _scalar_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NetFormatError(f"{what} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _per_neuron(arrays, key: str, n: int, default: int | None, dtype) -> np.ndarray:
+    if key not in arrays:
+        if default is None:
+            raise NetFormatError(f"array '{key}' is missing")
+        return np.full((n,), default, dtype=dtype)
+    arr = np.asarray(arrays[key])
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise NetFormatError(f"'{key}' must be an integer array of shape ({n},), "
+                             f"got {arr.dtype} {arr.shape}")
+    return arr.astype(dtype)
+
+
+def load_net(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read and check NET.npz; returns (spec, arrays)."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    if "spec" not in arrays:
+        raise NetFormatError("no 'spec' entry (the JSON description)")
+    spec = json.loads(str(arrays.pop("spec")))
+    if spec.get("format") != FORMAT or spec.get("version") != VERSION:
+        raise NetFormatError(f"expected format {FORMAT!r} version {VERSION}, got "
+                             f"{spec.get('format')!r} version {spec.get('version')!r}")
+    steps = _scalar_int(spec.get("steps"), "steps")
+    if steps < 1:
+        raise NetFormatError(f"steps must be >= 1, got {steps}")
+    sizes: dict[str, int] = {}
+    if INPUT in arrays:
+        inp = arrays[INPUT]
+        if inp.ndim != 2 or inp.shape[1] < 1 or inp.dtype.kind not in "iub":
+            raise NetFormatError(f"'input' must be an integer array (N_in, T_data), "
+                                 f"got {inp.dtype} {inp.shape}")
+        sizes[INPUT] = inp.shape[0]
+    for pop in spec.get("populations", []):
+        name = pop.get("name")
+        if not isinstance(name, str) or not name or name == INPUT or name in sizes:
+            raise NetFormatError(f"bad or duplicate population name {name!r}")
+        sizes[name] = _scalar_int(pop.get("n"), f"population '{name}': n")
+        if sizes[name] < 1:
+            raise NetFormatError(f"population '{name}': n must be >= 1")
+        for key in ("du", "dv", "vth"):
+            _scalar_int(pop.get(key), f"population '{name}': {key}")
+    for i, conn in enumerate(spec.get("connections", [])):
+        src, dst = conn.get("source"), conn.get("target")
+        if src not in sizes:
+            raise NetFormatError(f"connection {i}: unknown source {src!r}")
+        if dst not in sizes or dst == INPUT:
+            raise NetFormatError(f"connection {i}: unknown target population {dst!r}")
+        shape = (sizes[dst], sizes[src])
+        if conn.get("sparse", False):
+            for part in ("data", "indices", "indptr"):
+                if f"conn.{i}.{part}" not in arrays:
+                    raise NetFormatError(f"connection {i}: sparse, but 'conn.{i}.{part}' is missing")
+        else:
+            w = arrays.get(f"conn.{i}.weights")
+            if w is None or w.shape != shape or w.dtype.kind not in "iu":
+                raise NetFormatError(f"connection {i} ({src} -> {dst}): 'conn.{i}.weights' must be "
+                                     f"an integer array of shape {shape}, got "
+                                     f"{None if w is None else (w.dtype, w.shape)}")
+        if conn.get("sign_mode") not in (None,) + SIGN_MODES:
+            raise NetFormatError(f"connection {i}: sign_mode must be null or one of "
+                                 f"{SIGN_MODES}, got {conn.get('sign_mode')!r}")
+        for key, default in (("weight_exp", 0), ("num_weight_bits", 8), ("num_message_bits", 0)):
+            _scalar_int(conn.get(key, default), f"connection {i}: {key}")
+    for name, what in spec.get("monitor", {}).items():
+        if name not in sizes or name == INPUT:
+            raise NetFormatError(f"monitor: unknown population {name!r}")
+        bad = [w for w in what if w not in PROBES]
+        if bad:
+            raise NetFormatError(f"monitor '{name}': unknown probe(s) {bad}; use {PROBES}")
+    return spec, arrays
+
+
+def _components(spec: dict, monitored: list[str]) -> list[set[str]]:
+    """Connected components (input and populations) that contain a monitored population."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for conn in spec.get("connections", []):
+        parent[find(conn["source"])] = find(conn["target"])
+    groups: dict[str, set[str]] = {}
+    for name in list(parent) + monitored:
+        groups.setdefault(find(name), set()).add(name)
+    seen, result = set(), []
+    for name in monitored:
+        root = find(name)
+        if root not in seen:
+            seen.add(root)
+            result.append(groups[root])
+    return result
+
+
+def run_net(spec: dict, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Build the Lava process graph, run it, and return OUT.npz's entries."""
+    t0 = time.perf_counter()
+    from scipy import sparse as sp
+
+    import lava311_shim  # noqa: F401  (before any lava import; the venv's .pth does it too)
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+    from lava.proc.monitor.process import Monitor
+    from lava.proc.sparse.process import Sparse
+    from lava.utils.weightutils import SignMode
+    t_import = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    steps = int(spec["steps"])
+    procs: dict[str, object] = {}
+    if INPUT in arrays:
+        procs[INPUT] = RingBuffer(data=np.asarray(arrays[INPUT], dtype=np.int32))
+    for pop in spec.get("populations", []):
+        name, n = pop["name"], int(pop["n"])
+        pre = f"pop.{name}."
+        procs[name] = LIF(
+            shape=(n,),
+            u=_per_neuron(arrays, pre + "u", n, 0, np.int32),
+            v=_per_neuron(arrays, pre + "v", n, 0, np.int32),
+            # Python ints: Lava's fixed-point LIF uses these scalars as given.
+            du=int(pop["du"]), dv=int(pop["dv"]), vth=int(pop["vth"]),
+            bias_mant=_per_neuron(arrays, pre + "bias_mant", n, 0, np.int32),
+            bias_exp=_per_neuron(arrays, pre + "bias_exp", n, 0, np.int32),
+            name=f"neurocc_pop_{name}",
+        )
+    modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY,
+             "inhibitory": SignMode.INHIBITORY}
+    for i, conn in enumerate(spec.get("connections", [])):
+        src, dst = procs[conn["source"]], procs[conn["target"]]
+        kwargs = dict(weight_exp=int(conn.get("weight_exp", 0)),
+                      num_weight_bits=int(conn.get("num_weight_bits", 8)),
+                      num_message_bits=int(conn.get("num_message_bits", 0)),
+                      name=f"neurocc_conn_{i}")
+        if conn.get("sign_mode") is not None:
+            kwargs["sign_mode"] = modes[conn["sign_mode"]]
+        if conn.get("sparse", False):
+            shape = (int(dst.a_in.shape[0]), int(src.s_out.shape[0]))
+            w = sp.csr_matrix((arrays[f"conn.{i}.data"].astype(np.int32),
+                               arrays[f"conn.{i}.indices"].astype(np.int32),
+                               arrays[f"conn.{i}.indptr"].astype(np.int32)), shape=shape)
+            syn = Sparse(weights=w, **kwargs)
+        else:
+            syn = Dense(weights=arrays[f"conn.{i}.weights"].astype(np.int32), **kwargs)
+        src.s_out.connect(syn.s_in)
+        syn.a_out.connect(dst.a_in)
+
+    # One Monitor per probe: lava 0.10's Monitor records a single target (its
+    # ProcessModel declares only ref_port_0/in_port_0; a second probe on the
+    # same Monitor fails to compile or reads the first port again).
+    monitors: list[tuple[str, str, object]] = []
+    for name, what in spec.get("monitor", {}).items():
+        for probe in PROBES:
+            if probe in what:
+                lif = procs[name]
+                mon = Monitor()
+                mon.probe(lif.s_out if probe == "spikes" else getattr(lif, probe), steps)
+                monitors.append((name, probe, mon))
+    t_build = time.perf_counter() - t0
+
+    # Lava compiles only the processes connected to the one `run` is called
+    # on, so each connected component that holds a Monitor runs on its own
+    # (components do not interact; the result is the same as one run).
+    # Unmonitored components are not run at all.
+    out: dict[str, np.ndarray] = {}
+    t_run = t_readback = t_stop = 0.0
+    for component in _components(spec, [name for name, _, _ in monitors]):
+        mons = [(name, probe, mon) for name, probe, mon in monitors if name in component]
+        root = mons[0][2]
+        t0 = time.perf_counter()
+        try:
+            root.run(condition=RunSteps(num_steps=steps),
+                     run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            t_run += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for name, probe, mon in mons:
+                values = np.asarray(mon.get_data()[f"neurocc_pop_{name}"][
+                    "s_out" if probe == "spikes" else probe]).reshape(steps, -1)
+                ints = np.rint(values)
+                if not np.array_equal(ints, values):  # float64 holds 24-bit ints exactly
+                    raise RuntimeError(f"monitor of {name}.{probe} returned non-integer values")
+                out[f"{probe}.{name}"] = ints.astype(np.int8 if probe == "spikes" else np.int32)
+            t_readback += time.perf_counter() - t0
+        finally:
+            t0 = time.perf_counter()
+            root.stop()
+            t_stop += time.perf_counter() - t0
+    out.update({"time.import": np.float64(t_import), "time.build": np.float64(t_build),
+                "time.run": np.float64(t_run), "time.readback": np.float64(t_readback),
+                "time.stop": np.float64(t_stop)})
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(f"usage: {argv[0]} NET.npz OUT.npz", file=sys.stderr)
+        return 2
+    try:
+        spec, arrays = load_net(argv[1])
+    except (NetFormatError, ValueError, KeyError, OSError) as err:
+        print(f"runner.py: {argv[1]}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    out = run_net(spec, arrays)
+    tmp = Path(argv[2]).with_name(Path(argv[2]).name + ".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # lava311_shim next to this file
+    sys.exit(main(sys.argv))
