@@ -430,6 +430,10 @@ def _print_simulation_summary(result: Any, out: Path, steps: int, batch: int) ->
 def run_simulate(args: argparse.Namespace) -> int:
     if args.random_input is not None and args.steps is None:
         raise UsageError("--random-input needs --steps T (and optionally --batch B, --seed S)")
+    if args.input is not None and args.steps is not None:
+        # T comes from the file; silently ignoring --steps would surprise
+        raise UsageError("--steps only applies to --random-input; with --input the number "
+                         "of steps is the first dimension of the input array")
     _check_writable_dir(args.output)
     graph = ir.load(args.model)
     dt = _graph_dt(graph, args.dt)
