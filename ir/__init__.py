@@ -11,6 +11,8 @@ from .errors import (ArtifactError, CapacityError, GraphError, ModelFileError, N
                      UnsupportedNodeError)
 from .graph import Graph, NodeShapes, Report, check, verify
 from .nirio import from_nir, load, save, to_nir
+from .program import (ARTIFACT_FORMAT, InputPort, NeuronGroup, OutputPort, Program, SynapseBlock,
+                      file_hash, load_program, save_program)
 from .nodes import (IF, LI, LIF, NODE_TYPES, Affine, AvgPool2d, Conv1d, Conv2d, CubaLI, CubaLIF,
                     Delay, Flatten, I, Identity, Input, Linear, Node, Output, Scale, SumPool2d,
                     Threshold)
@@ -21,5 +23,6 @@ __all__ = [
     "UnsupportedNodeError", "Graph", "NodeShapes", "Report", "check", "verify", "load", "save",
     "from_nir", "to_nir", "NODE_TYPES", "Node", "Input", "Output", "Identity", "Affine", "Linear",
     "Scale", "Threshold", "Delay", "Flatten", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "LIF",
-    "CubaLIF", "IF", "LI", "CubaLI", "I",
+    "CubaLIF", "IF", "LI", "CubaLI", "I", "ARTIFACT_FORMAT", "InputPort", "NeuronGroup",
+    "OutputPort", "Program", "SynapseBlock", "file_hash", "load_program", "save_program",
 ]

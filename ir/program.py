@@ -1,0 +1,257 @@
+"""``Program``: the lowered, integer form of a network for one chip target.
+
+A Program is what a chip needs and nothing else: neuron groups with integer
+parameters, synapse blocks with integer weights, the wiring, input and output
+ports, and the semantics record. The emulator runs it; a backend emits it.
+
+On disk it is the artifact of DESIGN.md: a directory with ``manifest.json``
+(format version, target, dt, ports, semantics, pass log, source hash) and
+``program.npz`` (integer arrays only, read with ``allow_pickle=False``). The
+same Program always writes byte-identical files.
+
+Timing convention shared by the emulator and every backend (Loihi's): step
+``k`` (0-based) of an input port carries row ``k`` of the input array; every
+synapse block delivers what it received at step ``k`` to its target at step
+``k + 1 + delay``; a neuron group emits its spikes in the step it updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ArtifactError
+
+#: bump when the artifact layout changes; readers refuse other versions
+ARTIFACT_FORMAT = 1
+
+
+@dataclasses.dataclass
+class NeuronGroup:
+    """A population sharing one neuron model (e.g. ``loihi2.cuba_lif``)."""
+
+    name: str
+    model: str
+    shape: tuple[int, ...]
+    #: integer parameters: population scalars as 0-d arrays, per-neuron arrays of `size`
+    params: dict[str, np.ndarray]
+    #: the graph node this group came from
+    source: str = ""
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclasses.dataclass
+class InputPort:
+    """External input (``kind='data'``), or a constant source (``kind='const'``)
+    that emits one spike per neuron every step from step ``start`` on (used to
+    carry an Affine bias into a synaptic current)."""
+
+    name: str
+    shape: tuple[int, ...]
+    kind: str = "data"
+    start: int = 0
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclasses.dataclass
+class SynapseBlock:
+    """Integer weights from a source (input port or group) to a target group.
+
+    ``weights`` is (target size, source size), dense int32. ``encoding`` says
+    how a chip should store it (``dense`` or ``sparse``); the arithmetic is
+    the same. The weight exponent shifts the accumulated sum.
+    """
+
+    name: str
+    source: str
+    target: str
+    weights: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str = "mixed"  # mixed | excitatory | inhibitory (never auto-detected)
+    delay: int = 0
+    encoding: str = "dense"
+
+
+@dataclasses.dataclass
+class OutputPort:
+    name: str
+    group: str
+    shape: tuple[int, ...]
+
+
+@dataclasses.dataclass
+class Program:
+    target: str
+    groups: dict[str, NeuronGroup]
+    synapses: list[SynapseBlock]
+    inputs: list[InputPort]
+    outputs: list[OutputPort]
+    semantics: dict[str, Any]
+    pass_log: list[str] = dataclasses.field(default_factory=list)
+    source_hash: str = ""
+    #: free-form, JSON-able (e.g. the quantization report)
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def data_inputs(self) -> list[InputPort]:
+        return [p for p in self.inputs if p.kind == "data"]
+
+    def port(self, name: str) -> InputPort | None:
+        return next((p for p in self.inputs if p.name == name), None)
+
+    def source_size(self, name: str) -> int:
+        port = self.port(name)
+        return port.size if port is not None else self.groups[name].size
+
+    def check(self) -> None:
+        """Structural consistency (a bug, not a user error, if it fails)."""
+        for b in self.synapses:
+            n_src = self.source_size(b.source)
+            n_dst = self.groups[b.target].size
+            if b.weights.shape != (n_dst, n_src):
+                raise ValueError(f"synapse block '{b.name}': weights {b.weights.shape}, "
+                                 f"expected {(n_dst, n_src)}")
+
+    # --- artifact --------------------------------------------------------
+    def to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays: dict[str, np.ndarray] = {}
+        groups = []
+        for g in self.groups.values():
+            groups.append({"name": g.name, "model": g.model, "shape": list(g.shape),
+                           "source": g.source, "params": sorted(g.params)})
+            for k, v in g.params.items():
+                arrays[f"group/{g.name}/{k}"] = _int_array(v, f"group {g.name}.{k}")
+        synapses = []
+        for b in self.synapses:
+            synapses.append({"name": b.name, "source": b.source, "target": b.target,
+                             "weight_exp": int(b.weight_exp), "num_weight_bits": int(b.num_weight_bits),
+                             "sign_mode": b.sign_mode, "delay": int(b.delay), "encoding": b.encoding})
+            arrays[f"synapse/{b.name}/weights"] = _int_array(b.weights, f"synapse {b.name}")
+        manifest = {
+            "format": ARTIFACT_FORMAT,
+            "kind": "neurocc.program",
+            "target": self.target,
+            "neurocc_version": _version(),
+            "dt": self.semantics.get("dt"),
+            "inputs": [dataclasses.asdict(p) | {"shape": list(p.shape)} for p in self.inputs],
+            "outputs": [dataclasses.asdict(p) | {"shape": list(p.shape)} for p in self.outputs],
+            "groups": groups,
+            "synapses": synapses,
+            "semantics": self.semantics,
+            "pass_log": list(self.pass_log),
+            "source_hash": self.source_hash,
+            "info": self.info,
+        }
+        return manifest, arrays
+
+    @classmethod
+    def from_files(cls, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Program":
+        groups = {}
+        for g in manifest["groups"]:
+            params = {k: arrays[f"group/{g['name']}/{k}"] for k in g["params"]}
+            groups[g["name"]] = NeuronGroup(g["name"], g["model"], tuple(g["shape"]), params, g["source"])
+        synapses = [SynapseBlock(weights=arrays[f"synapse/{s['name']}/weights"], **s)
+                    for s in manifest["synapses"]]
+        inputs = [InputPort(p["name"], tuple(p["shape"]), p["kind"], p["start"]) for p in manifest["inputs"]]
+        outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"])) for p in manifest["outputs"]]
+        return cls(manifest["target"], groups, synapses, inputs, outputs, manifest["semantics"],
+                   manifest.get("pass_log", []), manifest.get("source_hash", ""), manifest.get("info", {}))
+
+
+def _int_array(v: Any, what: str) -> np.ndarray:
+    a = np.asarray(v)
+    if a.dtype.kind not in "iub":
+        raise ValueError(f"{what}: artifacts hold integer arrays only, got {a.dtype}")
+    return a
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("neurocc")
+    except Exception:  # not installed (running from a source tree)
+        return "0+unknown"
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A deterministic .npz: sorted members, fixed timestamps, no compression."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for key in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def save_program(program: Program, path: str | os.PathLike) -> Path:
+    """Write the artifact directory atomically (temp dir, then rename)."""
+    path = Path(path)
+    program.check()
+    manifest, arrays = program.to_files()
+    parent = path.parent if str(path.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    try:
+        (tmp / "program.npz").write_bytes(_npz_bytes(arrays))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if path.exists():
+            if not (path / "manifest.json").exists() and any(path.iterdir()):
+                raise ArtifactError(f"{path}: exists and is not a neurocc artifact; refusing to "
+                                    "overwrite it (choose another -o)")
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+def load_program(path: str | os.PathLike) -> Program:
+    path = Path(path)
+    mpath, npath = path / "manifest.json", path / "program.npz"
+    if not mpath.exists() or not npath.exists():
+        raise ArtifactError(f"{path}: not a neurocc artifact (needs manifest.json and program.npz); "
+                            "make one with `neurocc compile MODEL --target loihi2 -o DIR`")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{mpath}: not valid JSON ({e})") from None
+    if manifest.get("kind") != "neurocc.program":
+        raise ArtifactError(f"{mpath}: not a neurocc program manifest")
+    if manifest.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(
+            f"{path}: artifact format {manifest.get('format')} (written by neurocc "
+            f"{manifest.get('neurocc_version')}); this neurocc reads format {ARTIFACT_FORMAT}. "
+            "Recompile the model with this version.")
+    try:
+        with np.load(npath, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise ArtifactError(f"{npath}: unreadable ({e})") from None
+    try:
+        return Program.from_files(manifest, arrays)
+    except KeyError as e:
+        raise ArtifactError(f"{path}: manifest and program.npz disagree, missing {e}") from None
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
