@@ -224,7 +224,7 @@ def test_input_of_wrong_shape_leaves_no_file(capsys, tmp_path):
     out = tmp_path / "out.npz"
     code, _, err = run_cli(capsys, "simulate", BRAILLE, "--dt", "1e-4", "--input", spikes,
                            "-o", out)
-    assert_user_error(code, err, "SimulationError", "[10, 2, 13]", "12")
+    assert_user_error(code, err, "SimulationError", "'input'", "[10, 2, 13]", "12")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]
 
 
