@@ -1,5 +1,13 @@
-"""neurocc.backends.loihi2: the Intel Loihi 2 target.
+"""Loihi 2 backend: its TargetSpec (loihi2.toml), the emitter, the Lava bridge."""
 
-``lava`` holds the bridge to Intel's Lava (run in its own virtualenv, through a
-subprocess), used to check neurocc's Loihi 2 arithmetic bit for bit.
-"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from neurocc.ir.target import TargetSpec, load_target
+
+SPEC_PATH = Path(__file__).with_name("loihi2.toml")
+
+
+def target() -> TargetSpec:
+    return load_target(SPEC_PATH)

@@ -1,0 +1,173 @@
+"""Structural lowering: synapse chains between neuron nodes become dense matrices.
+
+Between two neuron nodes (or an Input and a neuron) a network may hold any
+chain of linear maps: Affine, Linear, Conv1d/2d, SumPool2d, AvgPool2d,
+Flatten, Scale, Identity. A chip stores one synapse block per (source,
+target) pair, so each chain is composed here, in float64, into one matrix
+and one bias vector per target; quantization happens later, once.
+
+Each contribution also counts the recurrent edges on its path (``hops``), so
+the quantizer can give the chip block the delay that keeps the float
+timing (see ``quantize``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from neurocc.ir import Graph, UnsupportedNodeError, nodes as N
+
+NEURON_KINDS = ("LIF", "CubaLIF", "IF")
+LINEAR_KINDS = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
+                "Scale", "Identity")
+WHY_NOT = {
+    "LI": "it has no spikes; a Loihi 2 neuron communicates only by spikes (read its voltage "
+          "from a CUBA-LIF with an unreachable threshold instead)",
+    "CubaLI": "it has no spikes; a Loihi 2 neuron communicates only by spikes",
+    "I": "it has no spikes; a Loihi 2 neuron communicates only by spikes",
+    "Threshold": "a stateless threshold has no Loihi 2 neuron model (use an IF neuron)",
+    "Delay": "axonal delays on their own are not lowered yet (synaptic delays are)",
+}
+
+
+@dataclasses.dataclass
+class Contribution:
+    source: str        # an Input node or a neuron node
+    hops: int          # recurrent edges on the path
+    matrix: np.ndarray  # (target size, source size), float64
+
+
+@dataclasses.dataclass
+class Lowered:
+    groups: list[str]                                   # neuron nodes, in graph order
+    inputs: list[str]
+    incoming: dict[str, list[Contribution]]             # per neuron node
+    bias: dict[str, np.ndarray]                          # per neuron node, float64
+    outputs: dict[str, str]                              # Output node -> neuron node
+
+
+def _apply(node: N.Node, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+           cols: np.ndarray) -> np.ndarray:
+    """Apply a linear node to a batch of column vectors (size_in, k) -> (size_out, k)."""
+    k = cols.shape[1]
+    x = cols.T.reshape((k,) + in_shape)
+    kind = node.kind
+    if kind in ("Affine", "Linear"):
+        y = x @ np.asarray(node.weight, np.float64).T
+    elif kind == "Scale":
+        y = x * np.asarray(node.scale, np.float64)
+    elif kind in ("Flatten", "Identity"):
+        y = x
+    elif kind in ("Conv1d", "Conv2d"):
+        y = _conv(node, x, out_shape)
+    elif kind in ("SumPool2d", "AvgPool2d"):
+        y = _pool(node, x, out_shape)
+    else:  # pragma: no cover - guarded by the caller
+        raise AssertionError(kind)
+    return y.reshape(k, -1).T
+
+
+def _bias(node: N.Node, out_shape: tuple[int, ...]) -> np.ndarray:
+    if node.kind == "Affine":
+        return np.asarray(node.bias, np.float64)
+    if node.kind in ("Conv1d", "Conv2d") and node.bias is not None:
+        b = np.broadcast_to(np.asarray(node.bias, np.float64), (out_shape[0],))
+        return np.repeat(b, int(np.prod(out_shape[1:])))
+    return np.zeros(int(np.prod(out_shape)))
+
+
+def _conv(node: N.Node, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    """Direct convolution (cross-correlation, as NIR and PyTorch define it), no bias."""
+    w = np.asarray(node.weight, np.float64)
+    nd = node.ndim
+    stride, dil, pad = node._hyper("stride"), node._hyper("dilation"), node.padding_amounts()
+    groups = int(node.groups)
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad])
+    k = x.shape[0]
+    c_out, c_in_g = w.shape[0], w.shape[1]
+    y = np.zeros((k,) + tuple(out_shape))
+    out_spatial = out_shape[1:]
+    for offset in np.ndindex(*w.shape[2:]):
+        idx = tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
+                    for o, d, s, n in zip(offset, dil, stride, out_spatial))
+        patch = xp[(slice(None), slice(None)) + idx]  # (k, c_in, *out_spatial)
+        for g in range(groups):
+            wo = slice(g * c_out // groups, (g + 1) * c_out // groups)
+            wi = slice(g * c_in_g, (g + 1) * c_in_g)
+            kern = w[(wo, slice(None)) + offset]      # (c_out/g, c_in/g)
+            y[:, wo] += np.einsum("oc,kc...->ko...", kern, patch[:, wi])
+    return y
+
+
+def _pool(node: N.Node, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    two = lambda a: tuple(np.resize(np.atleast_1d(np.asarray(a, np.int64)), 2))  # noqa: E731
+    ks, st, pd = two(node.kernel_size), two(node.stride), two(node.padding)
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pd])
+    y = np.zeros((x.shape[0],) + tuple(out_shape))
+    for i, j in np.ndindex(*ks):
+        y += xp[:, :, i:i + st[0] * (out_shape[1] - 1) + 1:st[0], j:j + st[1] * (out_shape[2] - 1) + 1:st[1]]
+    return y / (ks[0] * ks[1]) if node.kind == "AvgPool2d" else y
+
+
+def lower_synapses(graph: Graph) -> Lowered:
+    """Compose every synapse chain into (source, target) matrices and biases."""
+    shapes, rec = graph.shapes, graph.recurrent_edges
+    size = {n: int(np.prod(shapes[n].output)) for n in graph.nodes}
+    for name in graph.order:
+        kind = graph.nodes[name].kind
+        if kind not in NEURON_KINDS + LINEAR_KINDS + ("Input", "Output"):
+            reason = WHY_NOT.get(kind, "no Loihi 2 lowering exists for it")
+            raise UnsupportedNodeError(
+                f"node '{name}' ({kind}) cannot be lowered to Loihi 2: {reason}. Loihi 2 lowers "
+                f"{', '.join(NEURON_KINDS)} neurons and {', '.join(LINEAR_KINDS)} synapses.")
+    # contrib[node] = ({(source, hops): matrix}, bias) for the OUTPUT of linear nodes
+    contrib: dict[str, tuple[dict[tuple[str, int], np.ndarray], np.ndarray]] = {}
+
+    def gathered(name: str) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray]:
+        """Sum of what the predecessors of `name` deliver to it."""
+        terms: dict[tuple[str, int], np.ndarray] = {}
+        n_in = int(np.prod(shapes[name].input))
+        bias = np.zeros(n_in)
+        for p in graph.predecessors(name):
+            hop = 1 if (p, name) in rec else 0
+            kind = graph.nodes[p].kind
+            if kind in NEURON_KINDS or kind == "Input":
+                parts, b = {(p, 0): np.eye(size[p])}, np.zeros(size[p])
+            else:
+                if p not in contrib:
+                    raise UnsupportedNodeError(
+                        f"synapse node '{p}' sits on a cycle with no neuron; Loihi 2 needs a "
+                        "neuron on every recurrent loop")
+                parts, b = contrib[p]
+            for (src, h), m in parts.items():
+                key = (src, h + hop)
+                terms[key] = terms[key] + m if key in terms else m.copy()
+            bias = bias + b
+        return terms, bias
+
+    lowered = Lowered([], graph.inputs, {}, {}, {})
+    for name in graph.order:
+        node = graph.nodes[name]
+        if node.kind in LINEAR_KINDS:
+            terms, bias = gathered(name)
+            in_shape, out_shape = shapes[name].input, shapes[name].output
+            new_terms = {k: _apply(node, in_shape, out_shape, m) for k, m in terms.items()}
+            new_bias = _apply(node, in_shape, out_shape, bias[:, None])[:, 0] + _bias(node, out_shape)
+            contrib[name] = (new_terms, new_bias)
+    for name in graph.order:
+        node = graph.nodes[name]
+        if node.kind in NEURON_KINDS:
+            terms, bias = gathered(name)
+            lowered.groups.append(name)
+            lowered.incoming[name] = [Contribution(s, h, m) for (s, h), m in sorted(terms.items())]
+            lowered.bias[name] = bias
+        elif node.kind == "Output":
+            preds = graph.predecessors(name)
+            if len(preds) != 1 or graph.nodes[preds[0]].kind not in NEURON_KINDS:
+                raise UnsupportedNodeError(
+                    f"Output '{name}' must be fed by exactly one spiking neuron node on Loihi 2 "
+                    f"(it is fed by {preds}); the chip can only report spikes")
+            lowered.outputs[name] = preds[0]
+    return lowered

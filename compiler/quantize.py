@@ -1,0 +1,301 @@
+"""``discretize`` and ``quantize(target)``: float graph -> integer Program.
+
+The neuron model is the CUBA LIF that Loihi 2 implements (``loihi2.cuba_lif``):
+
+    u' = trunc0(u (2^D - 1 - du) / 2^D) + (a_in << s_in)        (u wraps)
+    v' = trunc0(v (2^D - dv) / 2^D) + u' + bias                   (v saturates)
+    spike if v' > vth << s_th;  then v' = 0
+
+Mapping from the float model (forward Euler, current first; a = dt/tau):
+with the integer membrane ``v_int = 2^s_in S v`` and ``u = 2^s_in S a_m r i``,
+each NIR neuron becomes exactly the recurrence above with
+
+    CubaLIF: du = round(2^D a_s) - 1, dv = round(2^D a_m), weight gain g = a_s a_m r w_in
+    LIF:     du = 2^D - 1 (no current memory), dv = round(2^D a),   g = a r
+    IF:      du = 2^D - 1, dv = 0,                                  g = dt r
+
+and integer weights ``round(S g W)``, threshold ``vth = S (v_th - v_reset)``.
+``S`` is one scale per neuron (rows of W), chosen so every neuron of a group
+shares the integer threshold (Lava's vth is one number per population): by
+default ``vth = 2^threshold_bits / headroom`` (1024 on Loihi 2), so that the
+24-bit u and v hold currents and voltages up to ``headroom`` (128) thresholds.
+A non-zero ``v_reset`` is handled by shifting v (Loihi resets to 0).
+
+Timing: every synapse block adds ``target.synaptic_latency`` steps. A group at
+feed-forward depth d (inputs at 0) therefore runs d steps behind the float
+model; a block from depth d_s to d_t over r recurrent edges gets the delay
+``d_t - d_s + r - 1`` so that every float timing relation holds exactly, and an
+Affine bias enters through a constant source that starts at step d_t - 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from neurocc.ir import (Graph, InputPort, NeuronGroup, OutputPort, Program, QuantizationError,
+                        SynapseBlock, UnsupportedNodeError)
+from neurocc.ir.target import TargetSpec
+
+from .lower import Lowered, lower_synapses
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizeOptions:
+    """Options of the quantize pass.
+
+    force: per neuron node, integers to use instead of the derived ones, e.g.
+        {"1": {"dv": 163, "vth": 25}} (the NIR paper's Loihi mapping).
+    vth: the integer threshold all neurons share (None: 2^threshold_bits / headroom).
+    headroom: how many thresholds the 24-bit current and voltage must hold.
+    weight_blocks: synapse blocks per connection (2 doubles weight precision; 1 = plain 8 bit).
+    sparse_below: store a block as sparse when its density is below this.
+    """
+
+    force: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    vth: int | None = None
+    headroom: int = 128
+    weight_blocks: int = 2
+    sparse_below: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class Discretized:
+    """Per-step decay fractions of each neuron node for a given dt."""
+
+    dt: float
+    a_syn: dict[str, np.ndarray]  # dt / tau_syn (CubaLIF)
+    a_mem: dict[str, np.ndarray]  # dt / tau or dt / tau_mem (0 for IF)
+
+
+def discretize(graph: Graph, dt: float) -> Discretized:
+    """Time constants to per-step decay fractions (forward Euler, as the reference)."""
+    if not (dt > 0 and math.isfinite(dt)):
+        raise QuantizationError(f"dt must be a positive number of seconds, got {dt}")
+    a_syn, a_mem = {}, {}
+    for name, node in graph.nodes.items():
+        if node.kind == "CubaLIF":
+            a_syn[name] = dt / np.asarray(node.tau_syn, np.float64)
+            a_mem[name] = dt / np.asarray(node.tau_mem, np.float64)
+        elif node.kind == "LIF":
+            a_mem[name] = dt / np.asarray(node.tau, np.float64)
+        elif node.kind == "IF":
+            a_mem[name] = np.zeros(np.shape(node.r))
+    for name, a in list(a_syn.items()) + list(a_mem.items()):
+        if np.any(a > 1):
+            raise QuantizationError(
+                f"node '{name}': dt = {dt:g} s is longer than a time constant (dt/tau up to "
+                f"{float(np.max(a)):.3g}); forward Euler overshoots and no decay can express it. "
+                "Use a smaller --dt.")
+    return Discretized(dt, a_syn, a_mem)
+
+
+def _uniform(name: str, what: str, values: np.ndarray) -> int:
+    u = np.unique(values)
+    if u.size != 1:
+        raise QuantizationError(
+            f"node '{name}': {what} differs between neurons ({u.size} values, {u[:4].tolist()}...); "
+            "Loihi 2 shares it across a population. Split the layer by time constant.")
+    return int(u[0])
+
+
+def _quantize_matrix(wf: np.ndarray, bits: int, exp_min: int, exp_max: int, where: str
+                     ) -> tuple[np.ndarray, int, str, dict[str, Any]]:
+    """Integer mantissas * 2^exp for float weights `wf` (already in integer units)."""
+    nz = wf[wf != 0]
+    if nz.size == 0:
+        return np.zeros(wf.shape, np.int32), 0, "excitatory", {"sqnr_db": None, "saturated": 0,
+                                                                "nonzero": 0}
+    if np.all(nz > 0):
+        mode, step_bits, top = "excitatory", 0, (1 << bits) - 1
+    elif np.all(nz < 0):
+        mode, step_bits, top = "inhibitory", 0, (1 << bits) - 1
+    else:  # mixed: Lava keeps bits-1 magnitude bits (the LSB is dropped), so use even values
+        mode, step_bits, top = "mixed", 1, (1 << bits) - 2
+    peak = float(np.max(np.abs(wf)))
+    exp = max(exp_min, math.ceil(math.log2(peak / top))) if peak > 0 else 0
+    if exp > exp_max:
+        raise QuantizationError(
+            f"{where}: weights need exponent {exp} > {exp_max} (peak {peak:.4g} integer units); "
+            "lower the integer threshold (--vth) to shrink the scale")
+    unit = 2.0 ** (exp + step_bits)
+    mant = np.rint(wf / unit) * (1 << step_bits)
+    lo, hi = (-(1 << bits), top) if mode == "mixed" else ((-top, 0) if mode == "inhibitory" else (0, top))
+    saturated = int(np.count_nonzero((mant < lo) | (mant > hi)))
+    mant = np.clip(mant, lo, hi).astype(np.int32)
+    err = wf - mant * 2.0 ** exp
+    signal = float(np.sum(wf ** 2))
+    noise = float(np.sum(err ** 2))
+    sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise)
+    return mant, exp, mode, {"sqnr_db": round(sqnr, 2) if math.isfinite(sqnr) else "inf",
+                             "saturated": saturated, "nonzero": int(np.count_nonzero(mant)),
+                             "lost_to_zero": int(np.count_nonzero((wf != 0) & (mant == 0)))}
+
+
+def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
+             options: QuantizeOptions = QuantizeOptions()) -> Program:
+    """Lower and quantize `graph` for `target` into a Program, with a per-layer report."""
+    if "loihi2.cuba_lif" not in target.neuron_models:
+        raise UnsupportedNodeError(f"target '{target.name}' has no CUBA-LIF neuron model; "
+                                   f"it offers {list(target.neuron_models)}")
+    f = target.formats
+    full = 1 << f.decay_bits
+    lowered: Lowered = lower_synapses(graph)
+    unknown = sorted(set(options.force) - set(lowered.groups))
+    if unknown:
+        raise QuantizationError(f"--force names {unknown}, which are not neuron nodes "
+                                f"(neuron nodes: {lowered.groups})")
+    depth: dict[str, int] = {n: 0 for n in lowered.inputs}
+    for g in lowered.groups:
+        ff = [depth[c.source] for c in lowered.incoming[g] if c.hops == 0 and c.source in depth]
+        depth[g] = 1 + max(ff, default=0)
+    lat = target.synaptic_latency
+    groups: dict[str, NeuronGroup] = {}
+    blocks: list[SynapseBlock] = []
+    consts: dict[int, InputPort] = {}
+    report: dict[str, Any] = {"groups": {}, "blocks": {}}
+    for g in lowered.groups:
+        node = graph.nodes[g]
+        force = options.force.get(g, {})
+        n = int(np.prod(graph.shapes[g].output))
+        a_m = np.broadcast_to(disc.a_mem[g], (n,))
+        if node.kind == "CubaLIF":
+            a_s = np.broadcast_to(disc.a_syn[g], (n,))
+            du_exact = full * a_s - 1
+            gain = a_s * a_m * np.asarray(node.r, np.float64) * node.input_weight()
+        elif node.kind == "LIF":
+            du_exact = np.full(n, full - 1.0)
+            gain = a_m * np.asarray(node.r, np.float64)
+        else:  # IF
+            du_exact = np.full(n, full - 1.0)
+            gain = disc.dt * np.asarray(node.r, np.float64)
+        du = int(force.get("du", _uniform(g, "the current decay du", np.rint(du_exact))))
+        dv = int(force.get("dv", _uniform(g, "the voltage decay dv", np.rint(full * a_m))))
+        if not (-1 <= du <= full - 1 and 0 <= dv <= full):
+            raise QuantizationError(f"node '{g}': du={du}, dv={dv} outside -1..{full - 1} and 0..{full}")
+        v_reset = node.reset_value().astype(np.float64)
+        theta = np.asarray(node.v_threshold, np.float64) - v_reset
+        if np.any(theta <= 0):
+            raise QuantizationError(
+                f"node '{g}': threshold minus reset must be > 0 (min {float(theta.min()):.4g}); "
+                "Loihi 2 spikes on v > vth with an unsigned vth")
+        vth = int(force.get("vth", options.vth or (1 << f.threshold_bits) // options.headroom))
+        if not (0 < vth < (1 << f.threshold_bits)):
+            raise QuantizationError(f"node '{g}': vth={vth} outside 1..{(1 << f.threshold_bits) - 1}; "
+                                    "a threshold that rounds to zero cannot fire correctly")
+        scale = vth / theta                                 # integer units per float unit, per neuron
+        v_leak = np.asarray(getattr(node, "v_leak", np.zeros(n)), np.float64) - v_reset
+        leak = (1 << f.input_shift) * scale * a_m * v_leak  # added to v every step, unshifted
+        bias_mant, bias_exp = _bias_to_mant_exp(leak, f.bias_mant_bits, f.bias_exp_max, g)
+        v0 = np.rint(-(1 << f.input_shift) * scale * v_reset).astype(np.int32)
+        params = {"du": np.array(du, np.int32), "dv": np.array(dv, np.int32),
+                  "vth": np.array(vth, np.int32), "bias_mant": bias_mant, "bias_exp": bias_exp}
+        if np.any(v0):
+            params["v0"] = v0
+        groups[g] = NeuronGroup(g, "loihi2.cuba_lif", tuple(graph.shapes[g].output), params, g)
+        report["groups"][g] = {
+            "kind": node.kind, "neurons": n, "depth": depth[g], "du": du, "dv": dv, "vth": vth,
+            "scale": float(np.median(scale)),
+            "du_error": float(np.max(np.abs(du - du_exact))) if node.kind == "CubaLIF" else 0.0,
+            "dv_error": float(np.max(np.abs(dv - full * a_m))),
+            "threshold_error": 0.0,  # exact by construction: the scale absorbs it
+        }
+        row = (scale * gain)[:, None]
+        w_forced = force.get("weight")
+        for c in lowered.incoming[g]:
+            d_src = depth.get(c.source, 0)
+            delay = depth[g] - d_src + c.hops - lat
+            if delay < 0 or delay > f.max_delay:
+                raise UnsupportedNodeError(
+                    f"edge '{c.source}' -> '{g}' would need a synaptic delay of {delay} steps to keep "
+                    f"the float timing on {target.name} (range 0..{f.max_delay}); recurrent edges "
+                    "into an earlier layer cannot be expressed")
+            name = f"{c.source}->{g}" + (f"@{c.hops}" if c.hops else "")
+            if w_forced is not None:
+                mant, exp, mode, rep = _forced_weights(c.matrix, int(w_forced))
+                parts = [(name, mant, exp, mode, rep)]
+            else:
+                parts = _quantize_split(row * c.matrix, f, options.weight_blocks, f"block '{name}'", name)
+            for part, mant, exp, mode, rep in parts:
+                density = float(np.count_nonzero(mant)) / max(mant.size, 1)
+                blocks.append(SynapseBlock(part, c.source, g, mant, exp, f.weight_bits, mode, delay,
+                                           "sparse" if density < options.sparse_below else "dense"))
+                report["blocks"][part] = rep | {"weight_exp": exp, "sign_mode": mode, "delay": delay,
+                                                "density": round(density, 4)}
+        bias = lowered.bias[g]
+        if np.any(bias != 0):
+            start = depth[g] - lat
+            port = consts.setdefault(start, InputPort(f"const@{start}", (1,), "const", start))
+            name = f"{port.name}->{g}"
+            for part, mant, exp, mode, rep in _quantize_split(
+                    (row[:, 0] * bias)[:, None], f, options.weight_blocks, f"bias of '{g}'", name):
+                blocks.append(SynapseBlock(part, port.name, g, mant, exp, f.weight_bits, mode, 0, "dense"))
+                report["blocks"][part] = rep | {"weight_exp": exp, "sign_mode": mode, "delay": 0,
+                                                "density": 1.0}
+    inputs = [InputPort(n, tuple(graph.shapes[n].output)) for n in lowered.inputs]
+    inputs += [consts[k] for k in sorted(consts)]
+    outputs = [OutputPort(o, g, tuple(graph.shapes[g].output)) for o, g in sorted(lowered.outputs.items())]
+    semantics = {
+        "dt": disc.dt, "integrator": "forward Euler", "neuron_model": "loihi2.cuba_lif",
+        "reset": "to v_reset (Loihi resets to 0; v is offset by v_reset)",
+        "threshold": "v > vth << 6 (strict, as NIR)",
+        "cuba_order": "current first; membrane uses the new current",
+        "w_in": "elementwise, folded into the weight rows",
+        "recurrence": "an edge closing a cycle carries the previous step (chip: one synapse step)",
+        "synaptic_latency": lat,
+        "output_latency_steps": {o.name: depth[o.group] * lat for o in outputs},
+    }
+    program = Program(target.name, groups, blocks, inputs, outputs, semantics, info={"quantization": report})
+    program.check()
+    return program
+
+
+def _quantize_split(wf: np.ndarray, f: Any, blocks: int, where: str, name: str) -> list[tuple]:
+    """Quantize `wf` into up to `blocks` synapse blocks whose sum approximates it.
+
+    One block holds ``weight_bits`` of mantissa; a second block on the same
+    source and target carries the residual at a lower exponent, which Loihi
+    adds into the same dendritic sum (twice the synaptic memory, about twice
+    the bits). The report of the first block states the SQNR of the whole.
+    """
+    out = []
+    residual = wf
+    total = np.zeros_like(wf)
+    for k in range(blocks):
+        mant, exp, mode, rep = _quantize_matrix(residual, f.weight_bits, f.weight_exp_min,
+                                                f.weight_exp_max, where)
+        if k > 0 and not np.any(mant):
+            break
+        total = total + mant * 2.0 ** exp
+        out.append([name if k == 0 else f"{name}#{k}", mant, exp, mode, rep])
+        residual = wf - total
+        if not np.any(residual):
+            break
+    noise = float(np.sum((wf - total) ** 2))
+    signal = float(np.sum(wf ** 2))
+    if signal > 0:
+        out[0][4] = dict(out[0][4], sqnr_db=round(10 * math.log10(signal / noise), 2) if noise else "inf",
+                         blocks=len(out))
+    return [tuple(o) for o in out]
+
+
+def _forced_weights(matrix: np.ndarray, weight: int) -> tuple[np.ndarray, int, str, dict[str, Any]]:
+    """A forced integer weight replaces every unit of the float matrix (NIR paper mapping)."""
+    mant = np.rint(matrix * weight).astype(np.int32)
+    mode = "excitatory" if np.all(mant >= 0) else ("inhibitory" if np.all(mant <= 0) else "mixed")
+    return mant, 0, mode, {"sqnr_db": "forced", "saturated": 0, "nonzero": int(np.count_nonzero(mant))}
+
+
+def _bias_to_mant_exp(values: np.ndarray, mant_bits: int, exp_max: int, where: str
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    top = (1 << (mant_bits - 1)) - 1
+    peak = float(np.max(np.abs(values), initial=0.0))
+    exp = 0 if peak <= top else math.ceil(math.log2(peak / top))
+    if exp > exp_max:
+        raise QuantizationError(f"node '{where}': leak bias {peak:.4g} exceeds the bias range "
+                                f"{top} << {exp_max}")
+    mant = np.rint(values / 2 ** exp).astype(np.int32)
+    return mant, np.full(values.shape, exp, np.int32)

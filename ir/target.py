@@ -1,0 +1,90 @@
+"""``TargetSpec``: a chip described as data, loaded from TOML.
+
+Passes receive a TargetSpec and never import a backend. A user can describe a
+research chip with a TOML file of their own (``--target path/to/chip.toml``).
+Every field is checked on load; an error names the field and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import TargetSpecError
+
+
+@dataclasses.dataclass(frozen=True)
+class NumericFormats:
+    """Integer formats of the chip's neuron and synapse parameters."""
+
+    weight_bits: int          # mantissa bits of a weight (sign included for mixed-sign blocks)
+    weight_exp_min: int       # weight exponent range (shifts the synaptic sum)
+    weight_exp_max: int
+    decay_bits: int           # du, dv: unsigned, 2**decay_bits per step is a full decay
+    threshold_bits: int       # vth: unsigned
+    threshold_shift: int      # v is compared against vth << threshold_shift
+    input_shift: int          # the synaptic sum enters the current shifted left by this
+    bias_mant_bits: int       # signed mantissa
+    bias_exp_max: int
+    state_bits: int           # u and v nominal width (u wraps, v saturates)
+    max_delay: int            # synaptic delay in steps
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    description: str
+    neuron_models: tuple[str, ...]
+    synaptic_latency: int     # steps a synapse block adds between a spike and its target
+    formats: NumericFormats
+    #: per-core limits (filled in by the partitioning work); kept as given
+    cores: dict[str, Any]
+    #: energy constants, each with value, unit, basis, source, confidence
+    energy: dict[str, Any]
+    path: str = ""
+
+
+_FORMAT_FIELDS = {f.name: f.type for f in dataclasses.fields(NumericFormats)}
+
+
+def _require(table: dict, key: str, kind: type, where: str, *, nonneg: bool = False) -> Any:
+    if key not in table:
+        raise TargetSpecError(f"{where}: missing field '{key}'")
+    value = table[key]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TargetSpecError(f"{where}: field '{key}' must be an integer, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise TargetSpecError(f"{where}: field '{key}' must be a string, got {value!r}")
+    if nonneg and value < 0:
+        raise TargetSpecError(f"{where}: field '{key}' must be >= 0, got {value}")
+    return value
+
+
+def load_target(path: str | Path) -> TargetSpec:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise TargetSpecError(f"{path}: no such target file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise TargetSpecError(f"{path}: not valid TOML ({e})") from None
+    where = str(path)
+    fmt = data.get("formats")
+    if not isinstance(fmt, dict):
+        raise TargetSpecError(f"{where}: missing table [formats]")
+    formats = NumericFormats(**{
+        k: _require(fmt, k, int, f"{where} [formats]",
+                    nonneg=k not in ("weight_exp_min", "weight_exp_max"))
+        for k in _FORMAT_FIELDS})
+    models = data.get("neuron_models")
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise TargetSpecError(f"{where}: field 'neuron_models' must be a list of strings")
+    return TargetSpec(
+        name=_require(data, "name", str, where),
+        description=_require(data, "description", str, where),
+        neuron_models=tuple(models),
+        synaptic_latency=_require(data, "synaptic_latency", int, where, nonneg=True),
+        formats=formats, cores=dict(data.get("cores", {})), energy=dict(data.get("energy", {})),
+        path=where)
