@@ -145,7 +145,8 @@ class Graph:
                         f"node '{name}' receives shape {list(s)} from '{p}' but "
                         f"{list(got)} from another input; summed inputs must match")
             if got is None:
-                if required is None:
+                # (a predecessor that is missing or broken is reported on its own)
+                if required is None and all((p, name) in self.recurrent_edges for p in preds):
                     problems.append(f"shape of the input of '{name}' cannot be inferred "
                                     "(it is fed only by recurrent edges)")
                 return required
@@ -167,6 +168,10 @@ class Graph:
 
         for name in self.order:
             node = self.nodes[name]
+            own = node.problems()
+            if own:  # its shape rule cannot run on malformed parameters
+                problems += [f"{node.kind} '{name}': {p}" for p in own]
+                continue
             in_shape = incoming(name, node)
             try:
                 if isinstance(node, Input):
@@ -244,10 +249,10 @@ def check(graph: Graph) -> Report:
         delay = getattr(node, "delay", None)
         if delay is not None and np.any(np.asarray(delay) < 0):
             problems.append(f"Delay '{name}': delay must be >= 0, min is {float(np.min(delay))}")
-    if not any("missing" in p for p in problems):
-        _, shape_problems, shape_warnings = graph._infer()
-        problems += shape_problems
-        warnings += shape_warnings
+    # shapes are checked even when an edge names a missing node: every problem at once
+    _, shape_problems, shape_warnings = graph._infer()
+    problems += shape_problems
+    warnings += shape_warnings
     reached = set()
     frontier = list(graph.inputs)
     while frontier:
