@@ -294,8 +294,17 @@ class _ConvBase(Node):
             if mode == "valid":
                 return (0,) * self.ndim
             if mode == "same":
+                # PyTorch's 'same' (which NIR copies: output size = input size) is
+                # stride 1 only, and pads an odd total d*(k-1) unevenly; neurocc
+                # pads symmetrically, so it refuses what it cannot reproduce.
                 k, d = _shape(self.weight)[2:], self._hyper("dilation")
-                return tuple((di * (ki - 1)) // 2 for ki, di in zip(k, d))
+                total = tuple(di * (ki - 1) for ki, di in zip(k, d))
+                if any(s != 1 for s in self._hyper("stride")) or any(t % 2 for t in total):
+                    raise NodeShapeError(
+                        f"padding 'same' with kernel {list(k)}, dilation {list(d)} and stride "
+                        f"{list(self._hyper('stride'))} needs uneven padding (or stride 1), "
+                        "which neurocc does not support; export with integer padding")
+                return tuple(t // 2 for t in total)
             raise NodeShapeError(f"padding {mode!r} is not 'same', 'valid' or integers")
         return self._hyper("padding")
 
