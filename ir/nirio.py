@@ -298,7 +298,9 @@ def to_nir(graph: Graph) -> Any:
 
     nodes = {}
     for name, node in graph.nodes.items():
-        p = node.params()
+        # 0-d arrays (Conv groups, scalar stride) as numpy scalars, as nir.read gives
+        # them: nir.write refuses 0-d arrays ("Scalar datasets don't support chunk")
+        p = {k: (v[()] if v.ndim == 0 else v) for k, v in node.params().items()}
         if node.kind == "Input":
             nodes[name] = nir.Input(input_type={"input": p["shape"]})
         elif node.kind == "Output":
@@ -309,6 +311,12 @@ def to_nir(graph: Graph) -> Any:
                                       input_type={"input": it})
         elif node.kind == "Identity":
             raise UnsupportedNodeError(f"node '{name}': NIR has no Identity primitive")
+        elif node.kind in ("Conv1d", "Conv2d"):
+            # nir requires the argument (None when absent); Conv1d's is one int in nir
+            shape = p.get("input_shape")
+            if node.kind == "Conv1d" and shape is not None and np.size(shape) == 1:
+                shape = np.asarray(shape).reshape(())[()]
+            nodes[name] = getattr(nir, node.kind)(**{**p, "input_shape": shape})
         else:
             nodes[name] = getattr(nir, node.kind)(**p)
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata),
