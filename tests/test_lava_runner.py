@@ -333,6 +333,25 @@ def test_sparse_equals_dense(lava_py):
     assert_traces_equal(sparse, spec_run(net, 30), ["l1"], what=("u", "spikes"))
 
 
+def test_recorder_reads_what_lava_monitor_reads(lava_py):
+    """The default recorder and lava's own Monitor give the same traces,
+    also for a second, unconnected component (run separately)."""
+    net = chain_net(5, steps=40)
+    net["populations"]["iso"] = {"n": 3, "du": 0, "dv": 0, "vth": 10, "bias_mant": [100, 200, 300]}
+    monitor = {"l1": ["spikes", "v"], "l2": ["u"], "iso": ["v", "spikes"]}
+    rec = run_lava_net(net, 40, monitor=monitor, python=lava_py)
+    mon = run_lava_net(net, 40, monitor=monitor, probe_with="monitor", python=lava_py)
+    keys = {"spikes.l1", "v.l1", "u.l2", "v.iso", "spikes.iso"}
+    assert {k for k in rec if not k.startswith("time.")} == keys
+    assert {k for k in mon if not k.startswith("time.")} == keys
+    for key in keys:
+        assert rec[key].dtype == mon[key].dtype and np.array_equal(rec[key], mon[key]), key
+    assert rec["v.iso"][:3].tolist() == [[100, 200, 300], [200, 400, 600], [300, 600, 0]]
+    want = spec_run(net, 40)
+    for key in keys:
+        assert np.array_equal(rec[key], want[key]), key
+
+
 def test_initial_state_and_timings(lava_py):
     net = {"populations": {"p": {"n": 4, "du": 2048, "dv": 1024, "vth": 1000,
                                  "u": [4096, -4096, 1000, 0], "v": [64000, -5000, 0, 63999],

@@ -154,8 +154,11 @@ def _monitor_spec(monitor, populations: Iterable[str]) -> dict[str, list[str]]:
     return spec
 
 
-def write_net(path: str | Path, net: Mapping, steps: int, monitor=None) -> dict:
+def write_net(path: str | Path, net: Mapping, steps: int, monitor=None,
+              probe_with: str = "recorder") -> dict:
     """Write ``net`` as NET.npz (see runner.py); returns the JSON spec written."""
+    if probe_with not in ("recorder", "monitor"):
+        raise ValueError(f"probe_with must be 'recorder' or 'monitor', got {probe_with!r}")
     steps = int(steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -205,7 +208,8 @@ def write_net(path: str | Path, net: Mapping, steps: int, monitor=None) -> dict:
             arrays[f"conn.{i}.weights"] = _ints(w, what)
         conns.append(entry)
     spec = {"format": _FORMAT, "version": _VERSION, "steps": steps, "populations": pops,
-            "connections": conns, "monitor": _monitor_spec(monitor, (p["name"] for p in pops))}
+            "connections": conns, "monitor": _monitor_spec(monitor, (p["name"] for p in pops)),
+            "probe_with": probe_with}
     arrays["spec"] = np.array(json.dumps(spec))
     np.savez(path, **arrays)
     return spec
@@ -218,13 +222,17 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def run_lava_net(net: Mapping, steps: int, monitor=None, *, timeout: float | None = 600,
+def run_lava_net(net: Mapping, steps: int, monitor=None, *, probe_with: str = "recorder",
+                 timeout: float | None = 600,
                  python: str | Path | None = None) -> dict[str, np.ndarray]:
     """Run ``net`` for ``steps`` steps on Lava's fixed-point CPU models.
 
     ``monitor``: None or "all" (every population, spikes, u and v), a list of
     population names (all three each), or ``{name: ["spikes", "u", "v"]}``.
-    Each value read back costs about 27 us in Lava: ask only for what you use.
+    Each probe costs Lava time every step: ask only for what you use.
+    ``probe_with``: "recorder" (default; one extra process per connected
+    component, recording saved to a file) or "monitor" (lava's Monitor, one
+    process per probe and ~27 us per value read back; for cross-checks).
 
     Returns ``spikes.<name>`` int8 (steps, n), ``u.<name>``/``v.<name>``
     int32 (steps, n) (row t-1 = step t, u/v after spike and reset), and the
@@ -235,7 +243,7 @@ def run_lava_net(net: Mapping, steps: int, monitor=None, *, timeout: float | Non
     interpreter = Path(python) if python is not None else lava_python()
     with tempfile.TemporaryDirectory(prefix="neurocc-lava-") as tmp:
         net_path, out_path = Path(tmp) / "net.npz", Path(tmp) / "out.npz"
-        write_net(net_path, net, steps, monitor)
+        write_net(net_path, net, steps, monitor, probe_with)
         t0 = time.perf_counter()
         try:
             proc = subprocess.run([str(interpreter), str(RUNNER), str(net_path), str(out_path)],

@@ -28,8 +28,18 @@ NET.npz (format "neurocc-lava-net", version 1; loaded with allow_pickle=False)
          "num_message_bits": 0},                # 0: binary spikes; >0: graded
         ...
       ],
-      "monitor": {"l1": ["spikes", "u", "v"], "l2": ["spikes"]}
+      "monitor": {"l1": ["spikes", "u", "v"], "l2": ["spikes"]},
+      "probe_with": "recorder"                 # optional; or "monitor"
     }
+
+Only what "monitor" names is recorded and read back. "recorder" (the
+default) records every probe of a connected component in one extra Lava
+process that saves its recording to a file after the last step (see
+``_make_recorder``); "monitor" uses lava's own ``Monitor``, one process per
+probe, read back at ~27 us per value (for cross-checks: both read the same
+values at the same phase). Lava runs the processes connected to the process
+``run`` is called on, so connected components run one after the other; an
+empty "monitor" runs every component and returns only timings.
 
 Arrays (connection ``i`` is its index in "connections"):
 
@@ -56,12 +66,14 @@ int8 (T, n), ``u.<name>`` and ``v.<name>`` int32 (T, n). Row t-1 holds step
 t; u and v are read after spike and reset. Timing, float64 scalars in
 seconds: ``time.import`` (importing lava), ``time.build`` (building the
 process graph), ``time.run`` (compile + runtime start + T steps),
-``time.readback`` (Monitor.get_data, about 27 us per value), ``time.stop``.
+``time.readback`` (loading the recording, or Monitor.get_data), ``time.stop``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,6 +85,9 @@ VERSION = 1
 INPUT = "input"
 PROBES = ("spikes", "u", "v")
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+
+
+_RECORDER_IDS = itertools.count()
 
 
 class NetFormatError(Exception):
@@ -148,6 +163,9 @@ def load_net(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
                                  f"{SIGN_MODES}, got {conn.get('sign_mode')!r}")
         for key, default in (("weight_exp", 0), ("num_weight_bits", 8), ("num_message_bits", 0)):
             _scalar_int(conn.get(key, default), f"connection {i}: {key}")
+    if spec.get("probe_with", "recorder") not in ("recorder", "monitor"):
+        raise NetFormatError(f"probe_with must be 'recorder' or 'monitor', "
+                             f"got {spec.get('probe_with')!r}")
     for name, what in spec.get("monitor", {}).items():
         if name not in sizes or name == INPUT:
             raise NetFormatError(f"monitor: unknown population {name!r}")
@@ -182,8 +200,99 @@ def _components(spec: dict, monitored: list[str]) -> list[set[str]]:
     return result
 
 
-def run_net(spec: dict, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Build the Lava process graph, run it, and return OUT.npz's entries."""
+def _make_recorder(targets: list, steps: int, path: Path):
+    """One Lava process that records every target and saves them to ``path``.
+
+    lava's Monitor needs one process per probe (each an OS process that
+    synchronises every step) and reads its data back one value at a time
+    (``PyLoihiProcessModel._get_var``, ~27 us per value: 80 s for u, v and
+    spikes of 1000 neurons over 1000 steps). This recorder reads exactly as
+    Monitor does (OutPorts received in the spike phase, Vars read through
+    RefPorts in the post-management phase, i.e. after spike and reset) but
+    writes its whole recording to an npz file after the last step.
+
+    Its Process and ProcessModel classes are made per call (the ports depend
+    on the targets) and bound as globals of this module, because lava looks
+    up a Process's models among the classes of the module that defines it.
+    """
+    from lava.magma.core.decorator import implements, requires
+    from lava.magma.core.model.py.model import PyLoihiProcessModel
+    from lava.magma.core.model.py.ports import PyInPort, PyRefPort
+    from lava.magma.core.model.py.type import LavaPyType
+    from lava.magma.core.process.ports.ports import InPort, OutPort, RefPort
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.magma.core.resources import CPU
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    kinds = ["port" if isinstance(t, OutPort) else "var" for t in targets]
+    shapes = [tuple(t.shape) for t in targets]
+
+    def proc_init(self):
+        AbstractProcess.__init__(self, steps=steps, path=str(path), kinds=kinds)
+        for i, kind in enumerate(kinds):
+            setattr(self, f"rec_{i}", (InPort if kind == "port" else RefPort)(shape=shapes[i]))
+
+    n = next(_RECORDER_IDS)
+    proc_cls = type(f"NeuroccRecorder{n}", (AbstractProcess,),
+                    {"__module__": __name__, "__init__": proc_init})
+
+    def model_init(self, proc_params):
+        PyLoihiProcessModel.__init__(self, proc_params)
+        self.recording = [[] for _ in proc_params["kinds"]]
+
+    def run_spk(self):
+        for i, kind in enumerate(self.proc_params["kinds"]):
+            if kind == "port":
+                self.recording[i].append(np.array(getattr(self, f"rec_{i}").recv()))
+
+    def run_post_mgmt(self):
+        for i, kind in enumerate(self.proc_params["kinds"]):
+            if kind == "var":
+                self.recording[i].append(np.array(getattr(self, f"rec_{i}").read()))
+        if self.time_step == self.proc_params["steps"]:
+            final = Path(self.proc_params["path"])
+            tmp = final.with_name(final.name + ".tmp.npz")
+            np.savez(tmp, **{f"r{i}": np.array(r) for i, r in enumerate(self.recording)})
+            tmp.replace(final)
+
+    attrs = {f"rec_{i}": LavaPyType(PyInPort.VEC_DENSE if kind == "port" else PyRefPort.VEC_DENSE,
+                                    np.int32)
+             for i, kind in enumerate(kinds)}
+    attrs.update({"__module__": __name__, "__init__": model_init, "run_spk": run_spk,
+                  "post_guard": lambda self: True, "run_post_mgmt": run_post_mgmt})
+    model_cls = type(f"PyNeuroccRecorder{n}Model", (PyLoihiProcessModel,), attrs)
+    model_cls = implements(proc=proc_cls, protocol=LoihiProtocol)(requires(CPU)(model_cls))
+    globals()[proc_cls.__name__] = proc_cls
+    globals()[model_cls.__name__] = model_cls
+
+    recorder = proc_cls()
+    for i, target in enumerate(targets):
+        if kinds[i] == "port":
+            target.connect(getattr(recorder, f"rec_{i}"))
+        else:
+            getattr(recorder, f"rec_{i}").connect_var(target)
+    return recorder
+
+
+def _read_recording(path: Path, count: int, timeout: float = 60.0) -> list[np.ndarray]:
+    # The recorder writes at its last post-management phase, which the
+    # blocking run() has waited for; the wait only guards against a slow disk.
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the recorder did not write {path}")
+        time.sleep(0.01)
+    with np.load(path, allow_pickle=False) as npz:
+        values = [npz[f"r{i}"] for i in range(count)]
+    path.unlink()
+    return values
+
+
+def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = ".") -> dict[str, np.ndarray]:
+    """Build the Lava process graph, run it, and return OUT.npz's entries.
+
+    ``out_dir``: where the recorder may write its temporary files.
+    """
     t0 = time.perf_counter()
     from scipy import sparse as sp
 
@@ -193,7 +302,7 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     from lava.proc.dense.process import Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
-    from lava.proc.monitor.process import Monitor
+    from lava.proc.monitor.process import Monitor  # only for "probe_with": "monitor"
     from lava.proc.sparse.process import Sparse
     from lava.utils.weightutils import SignMode
     t_import = time.perf_counter() - t0
@@ -237,40 +346,54 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         src.s_out.connect(syn.s_in)
         syn.a_out.connect(dst.a_in)
 
-    # One Monitor per probe: lava 0.10's Monitor records a single target (its
-    # ProcessModel declares only ref_port_0/in_port_0; a second probe on the
-    # same Monitor fails to compile or reads the first port again).
-    monitors: list[tuple[str, str, object]] = []
-    for name, what in spec.get("monitor", {}).items():
-        for probe in PROBES:
-            if probe in what:
-                lif = procs[name]
-                mon = Monitor()
-                mon.probe(lif.s_out if probe == "spikes" else getattr(lif, probe), steps)
-                monitors.append((name, probe, mon))
+    probes = [(name, probe) for name, what in spec.get("monitor", {}).items()
+              for probe in PROBES if probe in what]
     t_build = time.perf_counter() - t0
 
     # Lava compiles only the processes connected to the one `run` is called
-    # on, so each connected component that holds a Monitor runs on its own
+    # on, so each connected component that holds a probe runs on its own
     # (components do not interact; the result is the same as one run).
-    # Unmonitored components are not run at all.
+    # Unprobed components are not run at all, unless nothing is probed: then
+    # every component runs (useful for timing).
+    use_monitor = spec.get("probe_with", "recorder") == "monitor"
     out: dict[str, np.ndarray] = {}
     t_run = t_readback = t_stop = 0.0
-    for component in _components(spec, [name for name, _, _ in monitors]):
-        mons = [(name, probe, mon) for name, probe, mon in monitors if name in component]
-        root = mons[0][2]
+    watched = [name for name, _ in probes] or [p["name"] for p in spec.get("populations", [])]
+    for k, component in enumerate(_components(spec, watched)):
+        t0 = time.perf_counter()
+        mine = [(name, probe) for name, probe in probes if name in component]
+        targets = [procs[name].s_out if probe == "spikes" else getattr(procs[name], probe)
+                   for name, probe in mine]
+        if use_monitor:
+            readers = []
+            for target in targets:
+                mon = Monitor()
+                mon.probe(target, steps)
+                readers.append(mon)
+        elif mine:
+            rec_path = Path(out_dir) / f".neurocc-rec-{os.getpid()}-{k}.npz"
+            readers = [_make_recorder(targets, steps, rec_path)]
+        else:
+            readers = []
+        root = readers[0] if readers else procs[sorted(component - {INPUT})[0]]
+        t_build += time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
             root.run(condition=RunSteps(num_steps=steps),
                      run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
             t_run += time.perf_counter() - t0
             t0 = time.perf_counter()
-            for name, probe, mon in mons:
-                values = np.asarray(mon.get_data()[f"neurocc_pop_{name}"][
-                    "s_out" if probe == "spikes" else probe]).reshape(steps, -1)
-                ints = np.rint(values)
-                if not np.array_equal(ints, values):  # float64 holds 24-bit ints exactly
-                    raise RuntimeError(f"monitor of {name}.{probe} returned non-integer values")
+            if use_monitor:
+                values = [mon.get_data()[f"neurocc_pop_{name}"]
+                          ["s_out" if probe == "spikes" else probe]
+                          for (name, probe), mon in zip(mine, readers)]
+            elif mine:
+                values = _read_recording(rec_path, len(mine))
+            for (name, probe), vals in zip(mine, values):
+                vals = np.asarray(vals).reshape(steps, -1)
+                ints = np.rint(vals)
+                if not np.array_equal(ints, vals):  # Monitor's float64 holds 24-bit ints exactly
+                    raise RuntimeError(f"probe of {name}.{probe} returned non-integer values")
                 out[f"{probe}.{name}"] = ints.astype(np.int8 if probe == "spikes" else np.int32)
             t_readback += time.perf_counter() - t0
         finally:
@@ -292,7 +415,7 @@ def main(argv: list[str]) -> int:
     except (NetFormatError, ValueError, KeyError, OSError) as err:
         print(f"runner.py: {argv[1]}: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
-    out = run_net(spec, arrays)
+    out = run_net(spec, arrays, out_dir=Path(argv[2]).resolve().parent)
     tmp = Path(argv[2]).with_name(Path(argv[2]).name + ".tmp.npz")
     np.savez(tmp, **out)
     tmp.replace(argv[2])
