@@ -8,7 +8,10 @@ and one bias vector per target; quantization happens later, once.
 
 Each contribution also counts the recurrent edges on its path (``hops``), so
 the quantizer can give the chip block the delay that keeps the float
-timing (see ``quantize``).
+timing (see ``quantize``). Biases are contributions too, from the pseudo-source
+``BIAS`` (a column of ones): a bias behind a recurrent edge reaches its
+neuron one step later than one on a feed-forward path, and the chip must
+reproduce that.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from neurocc.ir import Graph, UnsupportedNodeError, nodes as N
 
+BIAS = "<bias>"
 NEURON_KINDS = ("LIF", "CubaLIF", "IF")
 LINEAR_KINDS = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
                 "Scale", "Identity")
@@ -34,7 +38,7 @@ WHY_NOT = {
 
 @dataclasses.dataclass
 class Contribution:
-    source: str        # an Input node or a neuron node
+    source: str        # an Input node, a neuron node, or BIAS
     hops: int          # recurrent edges on the path
     matrix: np.ndarray  # (target size, source size), float64
 
@@ -44,7 +48,6 @@ class Lowered:
     groups: list[str]                                   # neuron nodes, in graph order
     inputs: list[str]
     incoming: dict[str, list[Contribution]]             # per neuron node
-    bias: dict[str, np.ndarray]                          # per neuron node, float64
     outputs: dict[str, str]                              # Output node -> neuron node
 
 
@@ -122,47 +125,44 @@ def lower_synapses(graph: Graph) -> Lowered:
             raise UnsupportedNodeError(
                 f"node '{name}' ({kind}) cannot be lowered to Loihi 2: {reason}. Loihi 2 lowers "
                 f"{', '.join(NEURON_KINDS)} neurons and {', '.join(LINEAR_KINDS)} synapses.")
-    # contrib[node] = ({(source, hops): matrix}, bias) for the OUTPUT of linear nodes
-    contrib: dict[str, tuple[dict[tuple[str, int], np.ndarray], np.ndarray]] = {}
+    # contrib[node] = {(source, hops): matrix} for the OUTPUT of linear nodes
+    contrib: dict[str, dict[tuple[str, int], np.ndarray]] = {}
 
-    def gathered(name: str) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray]:
+    def gathered(name: str) -> dict[tuple[str, int], np.ndarray]:
         """Sum of what the predecessors of `name` deliver to it."""
         terms: dict[tuple[str, int], np.ndarray] = {}
-        n_in = int(np.prod(shapes[name].input))
-        bias = np.zeros(n_in)
         for p in graph.predecessors(name):
             hop = 1 if (p, name) in rec else 0
             kind = graph.nodes[p].kind
             if kind in NEURON_KINDS or kind == "Input":
-                parts, b = {(p, 0): np.eye(size[p])}, np.zeros(size[p])
+                parts = {(p, 0): np.eye(size[p])}
             else:
                 if p not in contrib:
                     raise UnsupportedNodeError(
                         f"synapse node '{p}' sits on a cycle with no neuron; Loihi 2 needs a "
                         "neuron on every recurrent loop")
-                parts, b = contrib[p]
+                parts = contrib[p]
             for (src, h), m in parts.items():
                 key = (src, h + hop)
                 terms[key] = terms[key] + m if key in terms else m.copy()
-            bias = bias + b
-        return terms, bias
+        return terms
 
-    lowered = Lowered([], graph.inputs, {}, {}, {})
+    lowered = Lowered([], graph.inputs, {}, {})
     for name in graph.order:
         node = graph.nodes[name]
         if node.kind in LINEAR_KINDS:
-            terms, bias = gathered(name)
             in_shape, out_shape = shapes[name].input, shapes[name].output
-            new_terms = {k: _apply(node, in_shape, out_shape, m) for k, m in terms.items()}
-            new_bias = _apply(node, in_shape, out_shape, bias[:, None])[:, 0] + _bias(node, out_shape)
-            contrib[name] = (new_terms, new_bias)
+            terms = {k: _apply(node, in_shape, out_shape, m) for k, m in gathered(name).items()}
+            own = _bias(node, out_shape)[:, None]
+            if np.any(own):
+                terms[(BIAS, 0)] = terms[(BIAS, 0)] + own if (BIAS, 0) in terms else own
+            contrib[name] = terms
     for name in graph.order:
         node = graph.nodes[name]
         if node.kind in NEURON_KINDS:
-            terms, bias = gathered(name)
             lowered.groups.append(name)
-            lowered.incoming[name] = [Contribution(s, h, m) for (s, h), m in sorted(terms.items())]
-            lowered.bias[name] = bias
+            lowered.incoming[name] = [Contribution(s, h, m) for (s, h), m in sorted(gathered(name).items())
+                                      if np.any(m) or s != BIAS]
         elif node.kind == "Output":
             preds = graph.predecessors(name)
             if len(preds) != 1 or graph.nodes[preds[0]].kind not in NEURON_KINDS:

@@ -40,7 +40,7 @@ from neurocc.ir import (Graph, InputPort, NeuronGroup, OutputPort, Program, Quan
                         SynapseBlock, UnsupportedNodeError)
 from neurocc.ir.target import TargetSpec
 
-from .lower import Lowered, lower_synapses
+from .lower import BIAS, Lowered, lower_synapses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,9 @@ class QuantizeOptions:
     vth: the integer threshold all neurons share (None: 2^threshold_bits / headroom).
     headroom: how many thresholds the 24-bit current and voltage must hold.
     weight_blocks: synapse blocks per connection (2 doubles weight precision; 1 = plain 8 bit).
+    calibration: per neuron node, the peak synaptic current seen on sample inputs, in
+        thresholds (``compiler.calibrate``); sets that group's vth as large as the
+        24-bit current allows (more integer resolution for weights and state).
     sparse_below: store a block as sparse when its density is below this.
     """
 
@@ -59,6 +62,7 @@ class QuantizeOptions:
     vth: int | None = None
     headroom: int = 128
     weight_blocks: int = 2
+    calibration: dict[str, float] = dataclasses.field(default_factory=dict)
     sparse_below: float = 0.25
 
 
@@ -182,7 +186,15 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
             raise QuantizationError(
                 f"node '{g}': threshold minus reset must be > 0 (min {float(theta.min()):.4g}); "
                 "Loihi 2 spikes on v > vth with an unsigned vth")
-        vth = int(force.get("vth", options.vth or (1 << f.threshold_bits) // options.headroom))
+        calibrated = _calibrated_vth(options.calibration.get(g), f)
+        if calibrated is not None:
+            # the weights must still fit the mantissa at the largest exponent
+            per_vth = max((float(np.max(np.abs(gain[:, None] / theta[:, None] * c.matrix), initial=0.0))
+                           for c in lowered.incoming[g]), default=0.0)
+            top = ((1 << f.weight_bits) - 2) << f.weight_exp_max
+            calibrated = min(calibrated, int(0.99 * top / per_vth)) if per_vth > 0 else calibrated
+        vth = int(force.get("vth", options.vth or calibrated
+                            or (1 << f.threshold_bits) // options.headroom))
         if not (0 < vth < (1 << f.threshold_bits)):
             raise QuantizationError(f"node '{g}': vth={vth} outside 1..{(1 << f.threshold_bits) - 1}; "
                                     "a threshold that rounds to zero cannot fire correctly")
@@ -206,35 +218,32 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         row = (scale * gain)[:, None]
         w_forced = force.get("weight")
         for c in lowered.incoming[g]:
-            d_src = depth.get(c.source, 0)
-            delay = depth[g] - d_src + c.hops - lat
+            if c.source == BIAS:
+                # a constant source, switched on so its first spike lands on the target's
+                # first aligned step (later by one step per recurrent edge on the path)
+                start = depth[g] - lat + c.hops
+                port = consts.setdefault(start, InputPort(f"const@{start}", (1,), "const", start))
+                source, delay = port.name, 0
+            else:
+                source = c.source
+                delay = depth[g] - depth.get(c.source, 0) + c.hops - lat
             if delay < 0 or delay > f.max_delay:
                 raise UnsupportedNodeError(
                     f"edge '{c.source}' -> '{g}' would need a synaptic delay of {delay} steps to keep "
                     f"the float timing on {target.name} (range 0..{f.max_delay}); recurrent edges "
                     "into an earlier layer cannot be expressed")
-            name = f"{c.source}->{g}" + (f"@{c.hops}" if c.hops else "")
-            if w_forced is not None:
+            name = f"{source}->{g}" + (f"@{c.hops}" if c.hops and source == c.source else "")
+            if w_forced is not None and source == c.source:
                 mant, exp, mode, rep = _forced_weights(c.matrix, int(w_forced))
                 parts = [(name, mant, exp, mode, rep)]
             else:
                 parts = _quantize_split(row * c.matrix, f, options.weight_blocks, f"block '{name}'", name)
             for part, mant, exp, mode, rep in parts:
                 density = float(np.count_nonzero(mant)) / max(mant.size, 1)
-                blocks.append(SynapseBlock(part, c.source, g, mant, exp, f.weight_bits, mode, delay,
+                blocks.append(SynapseBlock(part, source, g, mant, exp, f.weight_bits, mode, delay,
                                            "sparse" if density < options.sparse_below else "dense"))
                 report["blocks"][part] = rep | {"weight_exp": exp, "sign_mode": mode, "delay": delay,
                                                 "density": round(density, 4)}
-        bias = lowered.bias[g]
-        if np.any(bias != 0):
-            start = depth[g] - lat
-            port = consts.setdefault(start, InputPort(f"const@{start}", (1,), "const", start))
-            name = f"{port.name}->{g}"
-            for part, mant, exp, mode, rep in _quantize_split(
-                    (row[:, 0] * bias)[:, None], f, options.weight_blocks, f"bias of '{g}'", name):
-                blocks.append(SynapseBlock(part, port.name, g, mant, exp, f.weight_bits, mode, 0, "dense"))
-                report["blocks"][part] = rep | {"weight_exp": exp, "sign_mode": mode, "delay": 0,
-                                                "density": 1.0}
     inputs = [InputPort(n, tuple(graph.shapes[n].output)) for n in lowered.inputs]
     inputs += [consts[k] for k in sorted(consts)]
     outputs = [OutputPort(o, g, tuple(graph.shapes[g].output)) for o, g in sorted(lowered.outputs.items())]
@@ -254,32 +263,44 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
 
 
 def _quantize_split(wf: np.ndarray, f: Any, blocks: int, where: str, name: str) -> list[tuple]:
-    """Quantize `wf` into up to `blocks` synapse blocks whose sum approximates it.
+    """Quantize `wf` into synapse blocks on one source and target whose sum approximates it.
 
-    One block holds ``weight_bits`` of mantissa; a second block on the same
-    source and target carries the residual at a lower exponent, which Loihi
-    adds into the same dendritic sum (twice the synaptic memory, about twice
-    the bits). The report of the first block states the SQNR of the whole.
+    The first block holds ``weight_bits`` of mantissa at the exponent the peak
+    needs. With ``blocks=2`` the residual goes into further blocks that Loihi
+    adds into the same dendritic sum: split by sign (an excitatory and an
+    inhibitory block keep all 8 bits, where a mixed-sign block loses its LSB)
+    and at exponents >= 0 (a negative exponent floors every sum, a bias the
+    membrane integrates). Cost: up to three times the synaptic memory for the
+    affected connections. The first block's report states the SQNR of the sum.
     """
-    out = []
-    residual = wf
-    total = np.zeros_like(wf)
-    for k in range(blocks):
-        mant, exp, mode, rep = _quantize_matrix(residual, f.weight_bits, f.weight_exp_min,
-                                                f.weight_exp_max, where)
-        if k > 0 and not np.any(mant):
-            break
-        total = total + mant * 2.0 ** exp
-        out.append([name if k == 0 else f"{name}#{k}", mant, exp, mode, rep])
+    lo_exp = max(0, f.weight_exp_min)
+    mant, exp, mode, rep = _quantize_matrix(wf, f.weight_bits, f.weight_exp_min, f.weight_exp_max, where)
+    out = [[name, mant, exp, mode, rep]]
+    total = mant * 2.0 ** exp
+    if blocks > 1 and np.any(wf != total):
         residual = wf - total
-        if not np.any(residual):
-            break
+        for sign, tag in ((1, "exc"), (-1, "inh")):
+            part = np.where(sign * residual > 0, residual, 0.0)
+            m, e, md, r = _quantize_matrix(part, f.weight_bits, lo_exp, f.weight_exp_max, where)
+            if np.any(m):
+                out.append([f"{name}#{tag}", m, e, md, r])
+                total = total + m * 2.0 ** e
     noise = float(np.sum((wf - total) ** 2))
     signal = float(np.sum(wf ** 2))
     if signal > 0:
         out[0][4] = dict(out[0][4], sqnr_db=round(10 * math.log10(signal / noise), 2) if noise else "inf",
                          blocks=len(out))
+    for extra in out[1:]:
+        extra[4] = dict(extra[4], sqnr_db=f"see {name}")
     return [tuple(o) for o in out]
+
+
+def _calibrated_vth(peak: float | None, f: Any, margin: float = 1.25) -> int | None:
+    """The largest threshold whose current ``64 vth peak margin`` still fits the state."""
+    if not peak:
+        return None
+    room = (1 << (f.state_bits - 1)) / ((1 << f.input_shift) * peak * margin)
+    return int(max(1, min(room, (1 << f.threshold_bits) - 1)))
 
 
 def _forced_weights(matrix: np.ndarray, weight: int) -> tuple[np.ndarray, int, str, dict[str, Any]]:
