@@ -362,6 +362,10 @@ def test_initial_state_and_timings(lava_py):
     assert got["v.p"][0].tolist() == [50047, -5797, 499, 47999 - 25536]
     for key in ("import", "build", "run", "readback", "stop", "subprocess"):
         assert got[f"time.{key}"].shape == () and got[f"time.{key}"] >= 0
+    # nothing probed: the net still runs (for timing), and only timings come back
+    for probe_with in ("recorder", "monitor"):
+        got = run_lava_net(chain_net(0), 20, monitor={}, probe_with=probe_with, python=lava_py)
+        assert all(k.startswith("time.") for k in got) and got["time.run"] > 0
 
 
 # --------------------------------------------------------------------------

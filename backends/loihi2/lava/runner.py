@@ -389,6 +389,8 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = "."
                           for (name, probe), mon in zip(mine, readers)]
             elif mine:
                 values = _read_recording(rec_path, len(mine))
+            else:
+                values = []
             for (name, probe), vals in zip(mine, values):
                 vals = np.asarray(vals).reshape(steps, -1)
                 ints = np.rint(vals)
