@@ -165,23 +165,25 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         node = graph.nodes[g]
         force = options.force.get(g, {})
         n = int(np.prod(graph.shapes[g].output))
-        a_m = np.broadcast_to(disc.a_mem[g], (n,))
+        flat = lambda a: np.broadcast_to(np.asarray(a, np.float64), graph.shapes[g].output).ravel()  # noqa: E731
+        a_m = flat(disc.a_mem[g])
+        r = flat(node.r)
         if node.kind == "CubaLIF":
-            a_s = np.broadcast_to(disc.a_syn[g], (n,))
+            a_s = flat(disc.a_syn[g])
             du_exact = full * a_s - 1
-            gain = a_s * a_m * np.asarray(node.r, np.float64) * node.input_weight()
+            gain = a_s * a_m * r * flat(node.input_weight())
         elif node.kind == "LIF":
             du_exact = np.full(n, full - 1.0)
-            gain = a_m * np.asarray(node.r, np.float64)
+            gain = a_m * r
         else:  # IF
             du_exact = np.full(n, full - 1.0)
-            gain = disc.dt * np.asarray(node.r, np.float64)
+            gain = disc.dt * r
         du = int(force.get("du", _uniform(g, "the current decay du", np.rint(du_exact))))
         dv = int(force.get("dv", _uniform(g, "the voltage decay dv", np.rint(full * a_m))))
         if not (-1 <= du <= full - 1 and 0 <= dv <= full):
             raise QuantizationError(f"node '{g}': du={du}, dv={dv} outside -1..{full - 1} and 0..{full}")
-        v_reset = node.reset_value().astype(np.float64)
-        theta = np.asarray(node.v_threshold, np.float64) - v_reset
+        v_reset = flat(node.reset_value())
+        theta = flat(node.v_threshold) - v_reset
         if np.any(theta <= 0):
             raise QuantizationError(
                 f"node '{g}': threshold minus reset must be > 0 (min {float(theta.min()):.4g}); "
@@ -199,7 +201,7 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
             raise QuantizationError(f"node '{g}': vth={vth} outside 1..{(1 << f.threshold_bits) - 1}; "
                                     "a threshold that rounds to zero cannot fire correctly")
         scale = vth / theta                                 # integer units per float unit, per neuron
-        v_leak = np.asarray(getattr(node, "v_leak", np.zeros(n)), np.float64) - v_reset
+        v_leak = flat(getattr(node, "v_leak", 0.0)) - v_reset
         leak = (1 << f.input_shift) * scale * a_m * v_leak  # added to v every step, unshifted
         bias_mant, bias_exp = _bias_to_mant_exp(leak, f.bias_mant_bits, f.bias_exp_max, g)
         v0 = np.rint(-(1 << f.input_shift) * scale * v_reset).astype(np.int32)
