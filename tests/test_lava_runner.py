@@ -86,12 +86,16 @@ def spec_run(net: dict, steps: int, truncate_mixed_lsb: bool = True) -> dict[str
             s=np.zeros(n, dtype=bool))
     weights = [effective_weights(c["weights"], c.get("sign_mode"), c.get("num_weight_bits", 8),
                                  truncate_mixed_lsb) for c in conns]
-    # a_buff of every connection: zeros before the first step
-    a_buff = [np.zeros(len(w), dtype=np.int64) for w in weights]
+    # Delays (spec 2.5; plain Dense is delay 0 everywhere): a_buff has one
+    # column per delay slot, zeros before the first step.
+    delays = [np.broadcast_to(np.asarray(c.get("delays") if c.get("delays") is not None else 0),
+                              w.shape) for c, w in zip(conns, weights)]
+    a_buff = [np.zeros((len(w), int(d.max()) + 1), dtype=np.int64)
+              for w, d in zip(weights, delays)]
     rec = {f"{k}.{name}": [] for name in pops for k in ("spikes", "u", "v")}
     for t in range(1, steps + 1):
         # 1. connections send what they computed at t-1 (int32 channel)
-        sent = [wrap32(b) for b in a_buff]
+        sent = [wrap32(b[:, 0]) for b in a_buff]
         # 2. every LIF: receive, update, spike, reset, send s(t) in the same step
         for name, p in pops.items():
             st = state[name]
@@ -119,8 +123,12 @@ def spec_run(net: dict, steps: int, truncate_mixed_lsb: bool = True) -> dict[str
                 spikes = inp[:, (t - 1) % inp.shape[1]] != 0
             else:
                 spikes = state[c["source"]]["s"]
-            acc = weights[i][:, spikes].sum(axis=1)
-            a_buff[i] = shift(acc, int(c.get("weight_exp", 0)))
+            acc = np.stack([np.where(delays[i] == k, weights[i], 0)[:, spikes].sum(axis=1)
+                            for k in range(a_buff[i].shape[1])], axis=1)
+            acc = shift(acc, int(c.get("weight_exp", 0)))  # floor per delay slot
+            rolled = np.zeros_like(a_buff[i])
+            rolled[:, :-1] = a_buff[i][:, 1:]  # slot 0 was sent; the rest move up one
+            a_buff[i] = wrap32(rolled + acc)
     out = {}
     for key, rows in rec.items():
         out[key] = np.array(rows, dtype=np.int8 if key.startswith("spikes") else np.int32)
@@ -321,6 +329,32 @@ def test_threshold_is_strict_and_u_wrap_is_one_correction(lava_py):
     assert got["v.ub"][:, 3].tolist() == [0, 2**23 - 1, -131072, -131072]
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_synaptic_delays(lava_py, sparse):
+    # a unit case: delay d carries a spike sent at t=1 to the neuron at t = 2 + d
+    net = {"input": np.array([[1, 0, 0, 0, 0, 0, 0, 0]]),
+           "populations": {"p": {"n": 4, "du": 4095, "dv": 4096, "vth": 100000}},
+           "connections": [{"source": "input", "target": "p", "weights": [[10], [20], [30], [40]],
+                            "delays": np.array([[0], [1], [3], [6]]), "sparse": sparse}]}
+    got = run_lava_net(net, 8, monitor={"p": ["u"]}, python=lava_py)
+    first = [int(np.flatnonzero(got["u.p"][:, j])[0]) + 1 for j in range(4)]
+    assert first == [2, 3, 5, 8]
+    assert got["u.p"].sum(axis=0).tolist() == [640, 1280, 1920, 2560]
+    assert_traces_equal(got, spec_run(net, 8), ["p"], what=("u",))
+    # a random chain with delays 0..5 and 0..3, weight_exp < 0 (floor per delay slot)
+    net = chain_net(6, steps=40)
+    rng = np.random.default_rng(6)
+    net["connections"][0].update(delays=rng.integers(0, 6, (32, 16)), sparse=sparse,
+                                 weight_exp=-1)
+    net["connections"][1].update(delays=rng.integers(0, 4, (8, 32)), sparse=sparse)
+    got = run_lava_net(net, 40, python=lava_py)
+    assert_traces_equal(got, spec_run(net, 40), ["l1", "l2"])
+    assert got["spikes.l1"].sum() > 20 and got["spikes.l2"].sum() > 0
+    undelayed = dict(net, connections=[{k: v for k, v in c.items() if k != "delays"}
+                                       for c in net["connections"]])
+    assert not np.array_equal(spec_run(undelayed, 40)["u.l1"], got["u.l1"])
+
+
 def test_sparse_equals_dense(lava_py):
     net = chain_net(4, steps=30)
     w = np.asarray(net["connections"][0]["weights"])
@@ -414,6 +448,15 @@ def test_net_file_format(tmp_path):
         assert npz["pop.l2.bias_mant"].shape == (8,)
     assert spec["monitor"] == {"l2": ["spikes", "u", "v"]}
     assert [p["name"] for p in spec["populations"]] == ["l1", "l2"]
+    # sparse delays are stored one per stored weight, in CSR order
+    net["connections"][1]["delays"] = np.arange(8 * 32).reshape(8, 32) % 64
+    write_net(tmp_path / "net2.npz", net, 7)
+    with np.load(tmp_path / "net2.npz", allow_pickle=False) as npz:
+        rows = np.repeat(np.arange(8), np.diff(npz["conn.1.indptr"]))
+        assert np.array_equal(npz["conn.1.delays"], (rows * 32 + npz["conn.1.indices"]) % 64)
+    net["connections"][1]["delays"] = 64
+    with pytest.raises(ValueError, match="0..63"):
+        write_net(tmp_path / "net3.npz", net, 7)
 
 
 def test_shim_patches_var_model_without_touching_lava(lava_py):

@@ -20,8 +20,14 @@ A network, as ``run_lava_net`` takes it::
             {"source": "input" | POP, "target": POP,
              "weights": int array (N_target, N_source), or a scipy sparse matrix,
              "weight_exp": 0, "num_weight_bits": 8, "sign_mode": None | "mixed" |
-             "excitatory" | "inhibitory", "num_message_bits": 0, "sparse": False},
+             "excitatory" | "inhibitory", "num_message_bits": 0, "sparse": False,
+             "delays": None | int | int array},   # optional: DelayDense / DelaySparse
         ],
+
+``delays`` (0..63) is one int for every synapse, an array shaped like the
+dense weights, or, for sparse weights, an array with one delay per stored
+weight (parallel to the CSR ``data``). A spike sent at step t through a
+synapse with delay d reaches its neuron at step t + 1 + d.
     }
 """
 
@@ -206,6 +212,29 @@ def write_net(path: str | Path, net: Mapping, steps: int, monitor=None,
             arrays[f"conn.{i}.indptr"] = np.asarray(indptr, dtype=np.int32)
         else:
             arrays[f"conn.{i}.weights"] = _ints(w, what)
+        delays = conn.get("delays")
+        if delays is not None:
+            entry["delays"] = True
+            d = _ints(delays, what.replace("weights", "delays"))
+            if is_sparse:
+                nnz = len(arrays[f"conn.{i}.data"])
+                if d.ndim == 0:
+                    d = np.full(nnz, d, dtype=np.int32)
+                elif d.ndim == 2:  # dense-shaped: take the stored positions
+                    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(np.asarray(indptr)))
+                    d = d[rows, np.asarray(indices)]
+                if d.shape != (nnz,):
+                    raise ValueError(f"{what}: sparse delays need one value per stored weight "
+                                     f"({nnz}), or the dense shape; got {d.shape}")
+            else:
+                shape = arrays[f"conn.{i}.weights"].shape
+                d = np.broadcast_to(d, shape).astype(np.int32) if d.ndim == 0 else d
+                if d.shape != shape:
+                    raise ValueError(f"{what}: delays must have the weights' shape {shape}, "
+                                     f"got {d.shape}")
+            if d.size and (d.min() < 0 or d.max() > 63):
+                raise ValueError(f"{what}: delays must be in 0..63, got {d.min()}..{d.max()}")
+            arrays[f"conn.{i}.delays"] = d
         conns.append(entry)
     spec = {"format": _FORMAT, "version": _VERSION, "steps": steps, "populations": pops,
             "connections": conns, "monitor": _monitor_spec(monitor, (p["name"] for p in pops)),

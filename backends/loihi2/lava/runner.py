@@ -20,9 +20,10 @@ NET.npz (format "neurocc-lava-net", version 1; loaded with allow_pickle=False)
       "populations": [                         # LIF processes, in this order
         {"name": "l1", "n": 32, "du": 100, "dv": 200, "vth": 300}, ...
       ],
-      "connections": [                         # Dense or Sparse processes
+      "connections": [                         # Dense/Sparse/DelayDense/DelaySparse
         {"source": "input" | POP, "target": POP,
          "sparse": false,                      # true: Sparse (csr) instead of Dense
+         "delays": false,                      # true: DelayDense/DelaySparse
          "weight_exp": 0, "num_weight_bits": 8,
          "sign_mode": null | "mixed" | "excitatory" | "inhibitory",  # null: Lava's auto
          "num_message_bits": 0},                # 0: binary spikes; >0: graded
@@ -53,11 +54,16 @@ Arrays (connection ``i`` is its index in "connections"):
 * Dense connection: ``conn.<i>.weights`` int32 (N_target, N_source).
 * Sparse connection: ``conn.<i>.data`` int32, ``conn.<i>.indices`` int32,
   ``conn.<i>.indptr`` int32, a CSR matrix of shape (N_target, N_source).
+* Connection with "delays": ``conn.<i>.delays``, ints in 0..63: (N_target,
+  N_source) for Dense, or one per stored weight (parallel to
+  ``conn.<i>.data``) for Sparse. A spike sent at step t through a synapse
+  with delay d reaches its neuron at step t + 1 + d.
 
 du, dv and vth are scalars shared by the population (Lava allows no more);
 they are handed to Lava as Python ints, which is what its fixed-point model
 expects. Every connection process adds one step of delay (which is what lets
-recurrent connections and cycles run); the neuron adds none.
+recurrent connections and cycles run), plus its synapse's delay for the
+Delay variants; the neuron adds none.
 
 OUT.npz
 -------
@@ -152,6 +158,13 @@ def load_net(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
             for part in ("data", "indices", "indptr"):
                 if f"conn.{i}.{part}" not in arrays:
                     raise NetFormatError(f"connection {i}: sparse, but 'conn.{i}.{part}' is missing")
+            data, indices = arrays[f"conn.{i}.data"], arrays[f"conn.{i}.indices"]
+            indptr = arrays[f"conn.{i}.indptr"]
+            if (indptr.shape != (shape[0] + 1,) or data.shape != indices.shape
+                    or data.ndim != 1 or indptr[-1] != len(data) or (np.diff(indptr) < 0).any()
+                    or (len(indices) and (indices.min() < 0 or indices.max() >= shape[1]))):
+                raise NetFormatError(f"connection {i} ({src} -> {dst}): not a CSR matrix of "
+                                     f"shape {shape}")
         else:
             w = arrays.get(f"conn.{i}.weights")
             if w is None or w.shape != shape or w.dtype.kind not in "iu":
@@ -163,6 +176,15 @@ def load_net(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
                                  f"{SIGN_MODES}, got {conn.get('sign_mode')!r}")
         for key, default in (("weight_exp", 0), ("num_weight_bits", 8), ("num_message_bits", 0)):
             _scalar_int(conn.get(key, default), f"connection {i}: {key}")
+        if conn.get("delays", False):
+            d = arrays.get(f"conn.{i}.delays")
+            want = arrays[f"conn.{i}.data"].shape if conn.get("sparse", False) else shape
+            if d is None or d.shape != want or d.dtype.kind not in "iu":
+                raise NetFormatError(f"connection {i} ({src} -> {dst}): 'conn.{i}.delays' must be "
+                                     f"an integer array of shape {want}")
+            if d.size and (d.min() < 0 or d.max() > 63):
+                raise NetFormatError(f"connection {i} ({src} -> {dst}): delays must be in 0..63 "
+                                     f"(Loihi 2 has 6 delay bits), got {d.min()}..{d.max()}")
     if spec.get("probe_with", "recorder") not in ("recorder", "monitor"):
         raise NetFormatError(f"probe_with must be 'recorder' or 'monitor', "
                              f"got {spec.get('probe_with')!r}")
@@ -299,11 +321,11 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = "."
     import lava311_shim  # noqa: F401  (before any lava import; the venv's .pth does it too)
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.dense.process import Dense
+    from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
     from lava.proc.monitor.process import Monitor  # only for "probe_with": "monitor"
-    from lava.proc.sparse.process import Sparse
+    from lava.proc.sparse.process import DelaySparse, Sparse
     from lava.utils.weightutils import SignMode
     t_import = time.perf_counter() - t0
 
@@ -335,14 +357,24 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = "."
                       name=f"neurocc_conn_{i}")
         if conn.get("sign_mode") is not None:
             kwargs["sign_mode"] = modes[conn["sign_mode"]]
+        delayed = bool(conn.get("delays", False))
         if conn.get("sparse", False):
             shape = (int(dst.a_in.shape[0]), int(src.s_out.shape[0]))
-            w = sp.csr_matrix((arrays[f"conn.{i}.data"].astype(np.int32),
-                               arrays[f"conn.{i}.indices"].astype(np.int32),
-                               arrays[f"conn.{i}.indptr"].astype(np.int32)), shape=shape)
-            syn = Sparse(weights=w, **kwargs)
+            pattern = (arrays[f"conn.{i}.indices"].astype(np.int32),
+                       arrays[f"conn.{i}.indptr"].astype(np.int32))
+            w = sp.csr_matrix((arrays[f"conn.{i}.data"].astype(np.int32), *pattern), shape=shape)
+            if delayed:
+                # Lava checks `delays.dtype == int`; a delay 0 may be stored or not.
+                d = sp.csr_matrix((arrays[f"conn.{i}.delays"].astype(int), *pattern), shape=shape)
+                syn = DelaySparse(weights=w, delays=d, **kwargs)
+            else:
+                syn = Sparse(weights=w, **kwargs)
         else:
-            syn = Dense(weights=arrays[f"conn.{i}.weights"].astype(np.int32), **kwargs)
+            w = arrays[f"conn.{i}.weights"].astype(np.int32)
+            if delayed:
+                syn = DelayDense(weights=w, delays=arrays[f"conn.{i}.delays"].astype(int), **kwargs)
+            else:
+                syn = Dense(weights=w, **kwargs)
         src.s_out.connect(syn.s_in)
         syn.a_out.connect(dst.a_in)
 
