@@ -8,9 +8,10 @@
 # site-packages together with a .pth file that imports it at interpreter
 # start. No Lava file is edited.
 #
-# Idempotent: if VENV_DIR/.neurocc-lava-ok exists and the smoke import still
-# passes, nothing is done. The stamp is written last, only after the smoke
-# import succeeded, so a half-built venv never looks finished.
+# Idempotent: if VENV_DIR/.neurocc-lava-ok records the same package pins as
+# this script and the smoke import still passes, nothing is installed (the
+# hook is re-copied, in case it changed). The stamp is written last, only after
+# the smoke import succeeded, so a half-built venv never looks finished.
 # Environment: PYTHON (default python3) picks the base interpreter.
 set -euo pipefail
 
@@ -27,6 +28,7 @@ SMOKE="import lava.proc.lif.process, lava.proc.dense.process, lava.proc.sparse.p
 # Keep in step with docs/loihi2-fixed-point.md section 1.
 DEPS=("numpy<2" "scipy>=1.10,<1.15" "networkx==2.8.7" "scikit-learn>=1.5,<1.6" "asteval>=0.9.31,<0.10")
 LAVA="lava-nc==0.10.0"
+PINS="${DEPS[*]} $LAVA"
 
 die() { echo "build_venv.sh: error: $*" >&2; exit 1; }
 step() { echo "build_venv.sh: $*" >&2; }
@@ -45,7 +47,7 @@ smoke() {
     "$VENV_DIR/bin/python" -c "$SMOKE"
 }
 
-if [[ -f "$STAMP" && -x "$VENV_DIR/bin/python" ]]; then
+if [[ -f "$STAMP" && -x "$VENV_DIR/bin/python" ]] && grep -qxF "pins: $PINS" "$STAMP"; then
     # Refresh the hook (it may have changed in the repo), then re-check.
     copy_shim
     if smoke; then
@@ -66,6 +68,7 @@ if [[ ! -x "$VENV_DIR/bin/python" ]]; then
 fi
 
 PIP=("$VENV_DIR/bin/python" -m pip --disable-pip-version-check)
+rm -f "$STAMP"
 step "installing Lava's dependencies: ${DEPS[*]}"
 "${PIP[@]}" install "${DEPS[@]}" || die "pip install of the dependencies failed"
 step "installing $LAVA (--no-deps --ignore-requires-python: Lava pins python<3.11)"
@@ -79,5 +82,8 @@ smoke || die "lava does not import in $VENV_DIR (see the traceback above)"
 "$VENV_DIR/bin/python" -c 'import numpy, sys; assert numpy.__version__.startswith("1."), numpy.__version__' \
     || die "$VENV_DIR has numpy>=2; Lava needs numpy<2"
 
-date -u +"%Y-%m-%dT%H:%M:%SZ $LAVA" > "$STAMP"
+{
+    echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) with $("$VENV_DIR/bin/python" --version 2>&1)"
+    echo "pins: $PINS"
+} > "$STAMP"
 step "done: $VENV_DIR ($LAVA)"
