@@ -15,17 +15,18 @@ I32 = jnp.int32
 def mul_shift_trunc0(x: jnp.ndarray, factor: jnp.ndarray, shift: int = 12) -> jnp.ndarray:
     """``sign(x) * ((|x| * factor) >> shift)``: the product rounded toward zero.
 
-    Exact for any int32 ``x`` (|x| < 2**31) and ``0 <= factor <= 2**shift``,
+    Exact for any int32 ``x`` (``-2**31`` included) and ``0 <= factor <= 2**shift``,
     although ``|x| * factor`` may need 43 bits: with ``|x| = hi * 2**shift + lo``,
     ``(|x| * f) >> shift == hi * f + ((lo * f) >> shift)``, and neither term
-    leaves int32 (hi * f <= |x|, lo * f < 2**(2 * shift)).
+    leaves uint32 (hi * f <= |x| <= 2**31, lo * f < 2**(2 * shift)). The magnitude
+    is unsigned because ``|-2**31|`` does not fit int32.
     """
     x = x.astype(I32)
-    factor = jnp.asarray(factor, I32)
-    mag = jnp.abs(x)
+    factor = jnp.asarray(factor, I32).astype(jnp.uint32)
+    mag = jnp.abs(x).astype(jnp.uint32)
     hi = mag >> shift
     lo = mag & ((1 << shift) - 1)
-    out = hi * factor + ((lo * factor) >> shift)
+    out = (hi * factor + ((lo * factor) >> shift)).astype(I32)  # 2**31 only as -(-2**31): wraps right
     return jnp.where(x < 0, -out, out)
 
 
