@@ -1,13 +1,15 @@
 """The ``neurocc`` command: parse arguments, call the library, report.
 
 Each subcommand is one small function registered in ``COMMANDS`` together
-with the function that declares its options; adding ``compile``, ``verify``
-or ``profile`` later means adding one more entry, not editing ``main``.
+with the function that declares its options (inspect, simulate, compile, run,
+verify); adding ``profile`` later means adding one more entry, not editing
+``main``. The comparisons behind ``verify`` live in ``verification.py``.
 
 Exit codes: 0 success; 2 a user error (any ``NeuroccError``, a bad argument,
 an unreadable file), printed as one ``error: Kind: message`` on stderr with
 no traceback unless ``--debug``; 1 (with a traceback) for anything else,
-because anything else is a bug in neurocc.
+because anything else is a bug in neurocc (and from ``verify`` when the
+emulator and Lava disagree, which is one too).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -97,12 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="neurocc", formatter_class=_Formatter,
         description="neurocc compiles trained spiking neural networks (NIR graphs) for "
-                    "neuromorphic chips, and simulates them in float to give the ground "
-                    "truth a chip deployment is checked against.",
+                    "neuromorphic chips, runs the result on a bit-accurate emulator (or on "
+                    "Lava), and simulates the float model to give the ground truth a chip "
+                    "deployment is checked against.",
         epilog="examples:\n"
                "  neurocc inspect model.nir\n"
                "  neurocc simulate model.nir --dt 1e-4 --random-input 0.1 --steps 100 "
-               "--batch 8 -o out.npz\n\n"
+               "--batch 8 -o out.npz\n"
+               "  neurocc compile model.nir --target loihi2 --dt 1e-4 -o out/model\n"
+               "  neurocc run out/model --input spikes.npy -o res.npz\n"
+               "  neurocc verify out/model --random-input 0.1 --steps 100 --batch 16\n\n"
                "Run 'neurocc COMMAND --help' for the options of one command.\n"
                "Exit codes: 0 success, 2 a mistake in the input (one 'error:' line), "
                "1 a bug in neurocc (with a traceback).")
@@ -450,6 +457,708 @@ register(Command(
            "gives the semantics used.",
     add_arguments=_add_simulate_arguments,
     run=run_simulate,
+))
+
+
+# --- compile ----------------------------------------------------------------
+
+#: the fields `--force NODE.FIELD=INT` may set (QuantizeOptions.force)
+FORCE_FIELDS = ("du", "dv", "vth", "weight")
+
+
+def _targets() -> dict[str, Callable[[], Any]]:
+    """Built-in targets by name (the backends own their specs)."""
+    from neurocc.backends import loihi2
+
+    return {"loihi2": loihi2.target}
+
+
+def resolve_target(text: str) -> Any:
+    """A built-in target's name, or the path of a target .toml file."""
+    targets = _targets()
+    if text in targets:
+        return targets[text]()
+    path = Path(text)
+    if path.suffix == ".toml" or path.exists():
+        from neurocc.ir.target import load_target
+
+        return load_target(path)
+    raise UsageError(f"--target {text!r}: not a built-in target ({', '.join(targets)}) and "
+                     "not a .toml file; describe a new chip in TOML (see "
+                     "backends/loihi2/loihi2.toml) and pass its path")
+
+
+def parse_force(items: list[str]) -> dict[str, dict[str, int]]:
+    """``["1.dv=163", "lif1.lif.vth=25"]`` -> ``{"1": {"dv": 163}, "lif1.lif": {"vth": 25}}``.
+
+    Node names may contain dots, so the field is what follows the LAST dot
+    before the '='.
+    """
+    force: dict[str, dict[str, int]] = {}
+    for item in items:
+        left, eq, value = item.partition("=")
+        node, dot, field = left.rpartition(".")
+        if not (eq and dot and node and field):
+            raise UsageError(f"--force {item!r}: expected NODE.FIELD=INT, e.g. --force 1.dv=163")
+        if field not in FORCE_FIELDS:
+            raise UsageError(f"--force {item!r}: unknown field {field!r}; fields are "
+                             f"{', '.join(FORCE_FIELDS)}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise UsageError(f"--force {item!r}: {value!r} is not a whole number") from None
+        force.setdefault(node, {})[field] = number
+    return force
+
+
+def _resolve_dt(dt: float | None, graph: ir.Graph, model: Path) -> float:
+    if dt is not None:
+        return dt
+    meta = graph.metadata.get("dt")
+    if meta is None:
+        raise UsageError(f"{model}: no time step; NIR neurons are continuous-time and this "
+                         "model carries no 'dt' in its metadata: pass --dt SECONDS "
+                         "(e.g. --dt 1e-4)")
+    try:
+        value = float(np.asarray(meta))
+    except (TypeError, ValueError):
+        raise UsageError(f"{model}: metadata 'dt' is {meta!r}, not a number; pass --dt") from None
+    if not (np.isfinite(value) and value > 0):
+        raise UsageError(f"{model}: metadata 'dt' is {value}; pass a positive --dt")
+    return value
+
+
+def _add_compile_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", type=Path, help="a NIR graph file (.nir)")
+    p.add_argument("--target", default="loihi2", metavar="TARGET",
+                   help="a built-in chip (loihi2) or the path of a target .toml")
+    p.add_argument("--dt", type=_positive_float, default=None, metavar="SECONDS",
+                   help="seconds per step; without it the model's metadata must carry 'dt'")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                   help="the artifact directory to write (manifest.json, program.npz and a "
+                        "copy of the model as source.nir); replaced if it is an artifact")
+    p.add_argument("--force", action="append", default=[], metavar="NODE.FIELD=INT",
+                   help="use this integer instead of the derived one; FIELD is one of "
+                        f"{', '.join(FORCE_FIELDS)} (repeat for several)")
+    p.add_argument("--vth", type=_positive_int, default=None, metavar="N",
+                   help="the integer threshold every neuron shares (default: "
+                        "2^threshold_bits / headroom)")
+    p.add_argument("--headroom", type=_positive_int, default=128, metavar="H",
+                   help="how many thresholds the integer current and voltage must hold")
+    p.add_argument("--weight-blocks", type=int, choices=(1, 2), default=2,
+                   help="synapse blocks per connection: 2 adds a residual block (about twice "
+                        "the weight precision and synaptic memory)")
+    p.add_argument("--dump-after", metavar="PASS", default=None,
+                   help="print the IR after this pass (normalize, discretize, quantize)")
+    p.add_argument("--report", type=Path, default=None, metavar="FILE",
+                   help="also write the quantization report and pass timings as JSON")
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return str(value)
+
+
+def _print_quantization(program: ir.Program) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    report = program.info.get("quantization", {})
+    groups = report.get("groups", {})
+    t = Table(title="neuron groups", title_justify="left")
+    for col in ("group", "kind", "neurons", "depth", "du", "dv", "vth", "scale", "du err",
+                "dv err"):
+        t.add_column(col, justify="left" if col in ("group", "kind") else "right", no_wrap=True)
+    for name, r in groups.items():
+        t.add_row(Text(name), Text(str(r.get("kind", "-"))), _fmt(r.get("neurons")),
+                  _fmt(r.get("depth")), _fmt(r.get("du")), _fmt(r.get("dv")), _fmt(r.get("vth")),
+                  _fmt(r.get("scale"), 4), _fmt(r.get("du_error"), 2), _fmt(r.get("dv_error"), 2))
+    console.print(t)
+    blocks = report.get("blocks", {})
+    t = Table(title="synapse blocks", title_justify="left")
+    for col in ("source -> target", "part", "sign", "exp", "delay", "density", "SQNR dB",
+                "saturated", "lost to 0"):
+        t.add_column(col, justify="left" if col in ("source -> target", "part", "sign")
+                     else "right", no_wrap=True)
+    parts = hops = False
+    for b in program.synapses:
+        r = blocks.get(b.name, {})
+        # a connection's blocks are named SOURCE->TARGET[@hops][#part]
+        base = f"{b.source}->{b.target}"
+        part = b.name[len(base):] if b.name.startswith(base) else b.name
+        extra = "#" in part
+        parts |= extra
+        hops |= part.startswith("@")
+        t.add_row(Text(f"{b.source} -> {b.target}"), Text(part or "-"), b.sign_mode,
+                  str(b.weight_exp), str(b.delay), _fmt(r.get("density")),
+                  "-" if extra else _fmt(r.get("sqnr_db")),
+                  _fmt(r.get("saturated")), _fmt(r.get("lost_to_zero")))
+    console.print(t)
+    notes = []
+    if hops:
+        notes.append("@N: a connection through N recurrent edges (it carries the previous "
+                     "step)")
+    if parts:
+        notes.append("#...: extra blocks that carry what the first block's 8 bits could not "
+                     "(the chip adds them into the same sum); the SQNR on the first block is "
+                     "that of the whole connection")
+    for note in notes:
+        console.print(note, markup=False)
+
+
+def _dump_ir(pass_name: str, value: Any) -> None:
+    """--dump-after: the IR as the named pass left it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    console.print(f"--- IR after pass '{pass_name}' ---", markup=False)
+    if isinstance(value, ir.Graph):
+        _print_description(describe_graph(value, f"graph after '{pass_name}'"))
+    elif isinstance(value, tuple) and len(value) == 2 and hasattr(value[1], "a_mem"):
+        disc = value[1]
+        t = Table(title=Text(f"per-step decay fractions at dt = {disc.dt:g} s"),
+                  title_justify="left")
+        for col in ("node", "dt/tau_syn", "dt/tau_mem"):
+            t.add_column(col, justify="left" if col == "node" else "right", no_wrap=True)
+        span = lambda a: "-" if a is None else (  # noqa: E731
+            f"{float(np.min(a)):.6g}" if np.ptp(a) == 0 else
+            f"{float(np.min(a)):.6g}..{float(np.max(a)):.6g}")
+        for node in disc.a_mem:
+            t.add_row(Text(node), span(disc.a_syn.get(node)), span(disc.a_mem[node]))
+        console.print(t)
+    elif isinstance(value, ir.Program):
+        t = Table(title=Text(f"program for {value.target}"), title_justify="left")
+        for col in ("group", "model", "shape", "integer parameters"):
+            t.add_column(col, no_wrap=col != "integer parameters")
+        for g in value.groups.values():
+            params = ", ".join(f"{k}={int(v)}" if np.ndim(v) == 0 else f"{k}[{np.size(v)}]"
+                               for k, v in sorted(g.params.items()))
+            t.add_row(Text(g.name), g.model, _shape_str(g.shape), Text(params))
+        console.print(t)
+        t = Table(title=Text("synapse blocks"), title_justify="left")
+        for col in ("block", "weights", "nonzero", "min", "max", "exp", "bits", "sign", "delay",
+                    "encoding"):
+            t.add_column(col, justify="left" if col in ("block", "sign", "encoding") else "right",
+                         no_wrap=True)
+        for b in value.synapses:
+            w = np.asarray(b.weights)
+            t.add_row(Text(b.name), _shape_str(w.shape), str(int(np.count_nonzero(w))),
+                      str(int(w.min(initial=0))), str(int(w.max(initial=0))), str(b.weight_exp),
+                      str(b.num_weight_bits), b.sign_mode, str(b.delay), b.encoding)
+        console.print(t)
+        ports = ", ".join(f"{p.name} {_shape_str(p.shape)} ({p.kind}"
+                          + (f", from step {p.start})" if p.kind == "const" else ")")
+                          for p in value.inputs)
+        console.print(f"inputs: {ports}", markup=False)
+        console.print("outputs: " + ", ".join(f"{o.name} <- {o.group}" for o in value.outputs),
+                      markup=False)
+    else:
+        console.print(repr(value), markup=False)
+
+
+def _check_artifact_destination(out: Path) -> None:
+    """Refuse before compiling, not after, to replace something that is no artifact."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is a file; -o names the artifact DIRECTORY")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise UsageError(f"{out}: exists and is not a neurocc artifact; refusing to overwrite it "
+                         "(choose another -o)")
+
+
+def write_artifact(program: ir.Program, model: Path, out: Path) -> None:
+    """The artifact with the source model beside it, as one atomic rename.
+
+    ``save_program`` writes manifest.json and program.npz into a staging
+    directory next to OUT; the model is copied in; then the whole directory
+    replaces OUT. A failure anywhere leaves OUT as it was (or absent).
+    """
+    from neurocc.compiler.verification import SOURCE_NAME
+
+    _check_artifact_destination(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as e:
+        raise UsageError(f"{out}: cannot create it ({e.strerror or e})") from None
+    try:
+        built = ir.save_program(program, staging / "artifact")
+        shutil.copyfile(model, built / SOURCE_NAME)
+        if ir.file_hash(built / SOURCE_NAME) != program.source_hash:
+            raise UsageError(f"{model}: changed while it was being compiled; compile again")
+        _check_artifact_destination(out)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(built, out)
+    except OSError as e:
+        raise UsageError(f"{out}: cannot write the artifact ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    from neurocc.compiler.pipeline import compile_graph, default_pipeline
+    from neurocc.compiler.quantize import QuantizeOptions
+
+    force = parse_force(args.force)
+    _check_artifact_destination(args.output)
+    if args.report is not None:
+        _check_writable_dir(args.report)
+    if not args.model.is_file():
+        raise UsageError(f"{args.model}: no such file (MODEL)")
+    source_hash = ir.file_hash(args.model)
+    graph = ir.load(args.model)
+    target = resolve_target(args.target)
+    dt = _resolve_dt(args.dt, graph, args.model)
+    options = QuantizeOptions(force=force, vth=args.vth, headroom=args.headroom,
+                              weight_blocks=args.weight_blocks)
+    names = [p.name for p in default_pipeline(target, dt, options)]
+    if args.dump_after is not None and args.dump_after not in names:
+        raise UsageError(f"--dump-after {args.dump_after!r}: no such pass; the passes are "
+                         f"{', '.join(names)}")
+
+    console = _console()
+    console.print(f"compiling {args.model} for {target.name} (dt = {dt:g} s)", markup=False)
+    timings: list[dict[str, Any]] = []
+
+    def on_pass(name: str, value: Any, seconds: float) -> None:
+        timings.append({"name": name, "seconds": seconds})
+        console.print(f"  pass {len(timings)}/{len(names)} {name:<12} {seconds * 1e3:8.1f} ms",
+                      markup=False)
+        if name == args.dump_after:
+            _dump_ir(name, value)
+
+    program = compile_graph(graph, target, dt, options, source_hash=source_hash, on_pass=on_pass)
+    write_artifact(program, args.model, args.output)
+    _print_quantization(program)
+    if args.report is not None:
+        report = {"model": str(args.model), "target": target.name, "dt": dt,
+                  "artifact": str(args.output), "source_hash": source_hash,
+                  "pass_log": program.pass_log, "passes": timings,
+                  "quantization": program.info.get("quantization", {})}
+        text = json.dumps(report, indent=2, default=str) + "\n"
+        _write_atomically(args.report, lambda f: f.write(text.encode()), suffix=".json.tmp")
+    latency = program.semantics.get("output_latency_steps", {})
+    console.print("output latency (steps after the float model): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(latency.items())), markup=False)
+    console.print(f"wrote {args.output}/: manifest.json, program.npz, source.nir "
+                  f"({source_hash[:19]}...)" + (f"; report {args.report}" if args.report else ""),
+                  markup=False)
+    return 0
+
+
+register(Command(
+    name="compile",
+    help="compile a model for a chip target into an artifact directory",
+    description="Load a NIR graph and run the compiler passes (normalize, discretize, "
+                "quantize for the target), then write the artifact: manifest.json, "
+                "program.npz (integers only) and source.nir, an unchanged copy of the model "
+                "so that `neurocc verify` can run the float reference. Prints one line per "
+                "pass with its time and the quantization report: per neuron group its "
+                "integer decays (du, dv), threshold and scale with the rounding error of the "
+                "decays; per synapse block its sign mode, weight exponent, delay, density, "
+                "the signal-to-quantization-noise ratio of its weights, and how many weights "
+                "saturated or rounded to zero. The same model and options give byte-identical "
+                "manifest.json and program.npz.",
+    epilog="examples:\n"
+           "  neurocc compile tests/fixtures/nir-paper/braille_noDelay_bias_zero.nir \\\n"
+           "      --target loihi2 --dt 1e-4 -o out/braille\n"
+           "  # the NIR paper's Loihi mapping of one LIF neuron, forced integers:\n"
+           "  neurocc compile tests/fixtures/nir-paper/lif_norse.nir --target loihi2 "
+           "--dt 1e-4 \\\n"
+           "      --force 1.dv=163 --force 1.vth=25 -o out/lif\n"
+           "  neurocc compile model.nir --target mychip.toml --dt 1e-3 -o out/m "
+           "--report q.json --dump-after quantize\n\n"
+           "--force NODE.FIELD=INT: node names may contain dots; the field follows the last "
+           "one.",
+    add_arguments=_add_compile_arguments,
+    run=run_compile,
+))
+
+
+# --- run ----------------------------------------------------------------------
+
+
+def _load_artifact(path: Path) -> ir.Program:
+    if not path.exists():
+        raise UsageError(f"{path}: no such artifact directory; make one with `neurocc compile "
+                         "MODEL --target loihi2 --dt DT -o DIR`")
+    program = ir.load_program(path)
+    # ir.program's _npz_bytes stores 0-d arrays through np.ascontiguousarray, which makes
+    # them 1-d: population scalars come back as shape (1,), and the Lava bridge then takes
+    # them for per-neuron values. Restore them until the artifact writer keeps 0-d arrays.
+    for group in program.groups.values():
+        for key in ("du", "dv", "vth"):
+            value = group.params.get(key)
+            if value is not None and value.shape == (1,):
+                group.params[key] = value.reshape(())
+    return program
+
+
+def load_program_inputs(path: Path, program: ir.Program) -> dict[str, np.ndarray]:
+    """--input for an artifact: .npy for one data input, .npz keyed by input name.
+
+    Checked here, once, for every backend: [T, B, *shape] of numbers.
+    """
+    ports = program.data_inputs
+    names = [p.name for p in ports]
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file (--input)")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: not a numpy .npy/.npz file ({e})") from None
+    if isinstance(data, np.ndarray):
+        if len(ports) != 1:
+            raise UsageError(f"{path}: the program has {len(ports)} inputs {names}; give an "
+                             ".npz with one array per input name")
+        arrays = {names[0]: data}
+    else:
+        with data:
+            if sorted(data.files) != sorted(names):
+                raise UsageError(f"{path}: has arrays {sorted(data.files)}, expected one per "
+                                 f"input: {names}")
+            arrays = {k: data[k] for k in data.files}
+    lead = None
+    for p in ports:
+        arr = arrays[p.name]
+        want = f"[T, B, {', '.join(map(str, p.shape))}]"
+        if arr.dtype.kind not in "biuf":
+            raise UsageError(f"{path}: input '{p.name}' has dtype {arr.dtype}; expected spikes "
+                             "as bool, int or float (any non-zero value is one spike)")
+        if arr.ndim != 2 + len(p.shape) or tuple(arr.shape[2:]) != tuple(p.shape):
+            raise UsageError(f"{path}: input '{p.name}' has shape {list(arr.shape)}; expected "
+                             f"time-major {want} (steps, batch, then the input's shape)")
+        if arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise UsageError(f"{path}: input '{p.name}' has shape {list(arr.shape)}; T and B "
+                             "must be at least 1")
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise UsageError(f"{path}: input '{p.name}' contains NaN or infinite values")
+        if lead is not None and arr.shape[:2] != lead:
+            raise UsageError(f"{path}: inputs disagree on [T, B]: {list(lead)} vs "
+                             f"{list(arr.shape[:2])}")
+        lead = arr.shape[:2]
+    return arrays
+
+
+def _require_lava(program: ir.Program) -> Path:
+    """The Lava interpreter, or a user error with the install hint."""
+    from neurocc.backends.loihi2.lava import lava_python
+
+    if program.target != "loihi2":
+        raise UsageError(f"--backend lava runs Loihi 2 programs; this artifact is for "
+                         f"'{program.target}'")
+    return lava_python()  # LavaUnavailableError (a NeuroccError) says how to build it
+
+
+def _check_groups(program: ir.Program, record: list[str]) -> None:
+    unknown = [g for g in record if g not in program.groups]
+    if unknown:
+        raise UsageError(f"--record {' '.join(unknown)}: no such group; groups are "
+                         f"{', '.join(program.groups)}")
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", metavar="ARTIFACT", type=Path,
+                   help="an artifact directory written by `neurocc compile`")
+    p.add_argument("--input", type=Path, required=True, metavar="IN.npy",
+                   help="input spikes, time-major [T, B, *input_shape] (any non-zero is a "
+                        "spike); an .npz with one array per input name for several inputs")
+    p.add_argument("--backend", choices=("emulator", "lava"), default="emulator",
+                   help="'emulator': neurocc's bit-accurate JAX emulator; 'lava': Intel "
+                        "Lava's fixed-point Loihi 2 models (needs .venv-lava: make lava)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="RES.npz",
+                   help="where to write 'output.NAME' [T, B, ...] int8, 'spikes.GROUP' "
+                        "[T, B, n] int8, 'trace.GROUP.u'/'.v' for recorded groups, "
+                        "'events.BLOCK' [T, B] (emulator) and 'semantics' (JSON text)")
+    p.add_argument("--record", nargs="+", action="extend", default=[], metavar="GROUP",
+                   help="neuron group(s) whose integer current u and voltage v to record")
+
+
+def _print_run_summary(program: ir.Program, spikes: dict[str, np.ndarray], backend: str,
+                       steps: int, batch: int) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    outputs = {o.group: o.name for o in program.outputs}
+    t = Table(title=Text(f"{backend}: {steps} steps x {batch} samples"), title_justify="left")
+    for col in ("group", "neurons", "spikes", "spikes/sample", "rate/neuron/step", "output"):
+        t.add_column(col, justify="left" if col in ("group", "output") else "right",
+                     no_wrap=True)
+    for name, g in program.groups.items():
+        total = int(np.count_nonzero(spikes[name]))
+        t.add_row(Text(name), str(g.size), str(total), f"{total / batch:.1f}",
+                  f"{total / max(steps * batch * g.size, 1):.4f}", Text(outputs.get(name, "")))
+    console.print(t)
+
+
+def run_run(args: argparse.Namespace) -> int:
+    _check_writable_dir(args.output)
+    program = _load_artifact(args.artifact)
+    _check_groups(program, args.record)
+    if args.backend == "lava":
+        _require_lava(program)
+    inputs = load_program_inputs(args.input, program)
+    steps, batch = (int(n) for n in next(iter(inputs.values())).shape[:2])
+    arrays: dict[str, np.ndarray] = {}
+    overflow: list[str] = []
+    if args.backend == "emulator":
+        from neurocc.simulators.emulator import Emulator
+
+        result: Any = Emulator(program, tuple(args.record)).run(inputs)
+        for block, per_step in result.counters.get("synaptic_events", {}).items():
+            arrays[f"events.{block}"] = np.asarray(per_step)
+        overflow = result.overflow_report()
+    else:
+        from neurocc.backends.loihi2.bridge import run_on_lava
+
+        result = run_on_lava(program, inputs, tuple(args.record))
+    semantics = dict(program.semantics, backend=args.backend)
+    for name, arr in result.outputs.items():
+        arrays[f"output.{name}"] = np.asarray(arr).astype(np.int8)
+    for group, arr in result.spikes.items():
+        arrays[f"spikes.{group}"] = np.asarray(arr).astype(np.int8)
+    for group, variables in result.traces.items():
+        for var, arr in variables.items():
+            arrays[f"trace.{group}.{var}"] = np.asarray(arr)
+    arrays["semantics"] = np.array(json.dumps(semantics, sort_keys=True, default=str))
+    _write_atomically(args.output, lambda f: np.savez(f, **arrays), suffix=".npz.tmp")
+    _print_run_summary(program, result.spikes, args.backend, steps, batch)
+    console = _console()
+    for line in overflow:
+        console.print(f"overflow: {line}", markup=False)
+    kinds = sorted({k.split(".", 1)[0] for k in arrays if k != "semantics"})
+    console.print(f"wrote {args.output} ({', '.join(kinds)}; 'semantics' as JSON text)",
+                  markup=False)
+    return 0
+
+
+register(Command(
+    name="run",
+    help="run a compiled artifact on the emulator (or on Lava) and save spikes and states",
+    description="Run an artifact written by `neurocc compile` on neurocc's bit-accurate "
+                "emulator, or with --backend lava on Intel Lava's fixed-point Loihi 2 models. "
+                "Inputs and results are time-major, [T, B, ...]. The chip's timing holds: "
+                "every synapse block adds one step, so an output answers "
+                "semantics['output_latency_steps'] steps after the float model. Prints the "
+                "spikes per group and, on the emulator, any 24-bit overflow (u wraps, v "
+                "saturations), which the chip would produce too.",
+    epilog="examples:\n"
+           "  neurocc run out/braille --input spikes.npy -o res.npz\n"
+           "  neurocc run out/lif --input x.npy --record 1 -o lif.npz   # trace.1.v: voltage\n"
+           "  neurocc run out/braille --input spikes.npy --backend lava -o lava.npz",
+    add_arguments=_add_run_arguments,
+    run=run_run,
+))
+
+
+# --- verify ---------------------------------------------------------------------
+
+AGAINST = ("reference", "lava")
+
+
+def _against(text: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    bad = [s for s in items if s not in AGAINST]
+    if not items or bad:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of "
+                                         f"{', '.join(AGAINST)}; got {text!r}")
+    return items
+
+
+def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifact", metavar="ARTIFACT", type=Path,
+                   help="an artifact directory written by `neurocc compile`")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, metavar="IN.npy",
+                        help="input spikes [T, B, *input_shape] (.npz by input name for several)")
+    source.add_argument("--random-input", type=_probability, metavar="RATE",
+                        help="instead of --input: Bernoulli(RATE) spikes on every input")
+    p.add_argument("--steps", type=_positive_int, default=None, metavar="T",
+                   help="time steps of random input (required with --random-input)")
+    p.add_argument("--batch", type=_positive_int, default=1, metavar="B",
+                   help="samples of random input")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--against", type=_against, default=None, metavar="LIST",
+                   help="what to compare the emulator with: 'reference' (the float model), "
+                        "'lava' (Intel's bit-accurate Loihi 2 models), or both, comma-separated "
+                        "(default: reference, plus lava when .venv-lava is found)")
+    p.add_argument("--json", metavar="FILE", type=Path, default=None,
+                   help="also write the verdict as JSON")
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    import time
+
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
+
+
+def _print_verdict(verdict: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    t = Table(title="verdict", title_justify="left")
+    for col in ("comparison", "measure", "result", "detail"):
+        t.add_column(col, no_wrap=col != "detail")
+    lava = verdict.get("lava")
+    if lava is not None:
+        if lava.get("bit_exact"):
+            t.add_row("emulator vs Lava", "bit-exact", "yes",
+                      Text(f"{len(lava['compared'])} arrays equal ("
+                           f"{', '.join(lava['compared'])}), {lava['steps']} steps x "
+                           f"{lava['batch']} samples"))
+        else:
+            f = lava["first_difference"]
+            t.add_row("emulator vs Lava", "bit-exact", "NO",
+                      Text(f"first difference: group '{f['group']}', {f['variable']}, step "
+                           f"{f['step']}, sample {f['sample']}, neuron {f['neuron']}: emulator "
+                           f"{f['emulator']}, Lava {f['other']}; differing entries: "
+                           + ", ".join(f"{k} {v}" for k, v in lava["differing_entries"].items())))
+    ref = verdict.get("reference")
+    if ref is not None:
+        for name, o in ref["outputs"].items():
+            who = f"output '{name}' vs float"
+            t.add_row(who, "spike agreement", f"{o['spike_agreement']:.4f}",
+                      Text(o["alignment"]))
+            corr = o["count_correlation"]
+            t.add_row(who, "spike-count correlation", "-" if corr is None else f"{corr:.4f}",
+                      Text("Pearson over samples x outputs of the spike counts "
+                           f"(emulator {o['emulator_spikes']} spikes, float "
+                           f"{o['reference_spikes']})"
+                           + ("; undefined: one side has equal counts everywhere"
+                              if corr is None else "")))
+            agree = o["argmax_agreement"]
+            t.add_row(who, "argmax agreement",
+                      "-" if agree is None else f"{agree:.4f}",
+                      Text(f"{o['argmax_agreed']}/{o['argmax_decided_samples']} samples with a "
+                           f"unique float winner; {o['argmax_tied_samples']} tied in the float "
+                           "model, not counted"))
+    console.print(t)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from neurocc.backends.loihi2.lava import lava_available
+    from neurocc.compiler import verification as V
+
+    if args.random_input is not None and args.steps is None:
+        raise UsageError("--random-input needs --steps T (and optionally --batch B, --seed S)")
+    if args.input is not None and args.steps is not None:
+        raise UsageError("--steps only applies to --random-input; with --input the number "
+                         "of steps is the first dimension of the input array")
+    if args.json is not None:
+        _check_writable_dir(args.json)
+    program = _load_artifact(args.artifact)
+    console = _console()
+    if args.against is None:
+        against = ("reference", "lava") if lava_available() else ("reference",)
+        why = ("default: the float reference, and Lava because .venv-lava was found"
+               if "lava" in against else
+               "default: the float reference; Lava skipped, .venv-lava not found (make lava)")
+    else:
+        against, why = args.against, "--against"
+    lava_python = _require_lava(program) if "lava" in against else None
+    source, source_warnings = (V.source_model(args.artifact, program) if "reference" in against
+                               else (None, []))
+    if args.input is not None:
+        inputs = load_program_inputs(args.input, program)
+        input_desc: dict[str, Any] = {"file": str(args.input)}
+    else:
+        inputs = V.random_inputs(program, args.random_input, args.steps, args.batch, args.seed)
+        input_desc = {"random_rate": args.random_input, "seed": args.seed}
+    steps, batch = (int(n) for n in next(iter(inputs.values())).shape[:2])
+    input_desc |= {"steps": steps, "batch": batch}
+    dt = float(program.semantics["dt"])
+    what = (f"input {args.input}" if args.input is not None else
+            f"Bernoulli({args.random_input}) input, seed {args.seed}")
+    console.print(f"verifying {args.artifact} ({program.target}, dt = {dt:g} s): {steps} steps "
+                  f"x {batch} samples of {what}", markup=False)
+    console.print(f"against: {', '.join(against)} ({why})", markup=False)
+    for w in source_warnings:
+        console.print(f"warning: {w}", markup=False)
+
+    from neurocc.simulators.emulator import Emulator
+
+    timings: dict[str, float] = {}
+    emu, timings["emulator"] = _timed(
+        lambda: Emulator(program, tuple(program.groups) if "lava" in against else ()).run(inputs))
+    verdict: dict[str, Any] = {"artifact": str(args.artifact), "target": program.target,
+                               "dt": dt, "input": input_desc, "against": list(against)}
+    if "lava" in against:
+        from neurocc.backends.loihi2.bridge import run_on_lava
+
+        lava, timings["lava"] = _timed(lambda: run_on_lava(program, inputs,
+                                                           tuple(program.groups)))
+        runs = {}
+        for name, res in (("emulator", emu), ("lava", lava)):
+            runs[name] = {g: {"spikes": res.spikes[g], **res.traces.get(g, {})}
+                          for g in program.groups}
+        report = V.compare_bit_exact(runs["emulator"], runs["lava"], list(program.groups))
+        verdict["lava"] = report.to_json() | {"python": str(lava_python)}
+    if "reference" in against:
+        from neurocc.simulators.reference import ReferenceSimulator
+
+        graph = ir.load(source)
+        if sorted(graph.inputs) != sorted(inputs):
+            raise V.VerificationError(f"{source}: its inputs {graph.inputs} are not the "
+                                      f"artifact's {sorted(inputs)}")
+        sim = ReferenceSimulator(graph, dt)
+        ref, timings["reference"] = _timed(lambda: sim.run(inputs))
+        latency = program.semantics.get("output_latency_steps", {})
+        outputs = V.compare_outputs(emu.outputs, ref.outputs, latency)
+        verdict["reference"] = {
+            "model": str(source), "latency_steps": {o.output: o.latency for o in outputs},
+            "semantics": ref.semantics, "warnings": source_warnings + list(ref.warnings),
+            "outputs": {o.output: o.to_json() for o in outputs}}
+        for o in outputs:
+            console.print(f"aligned '{o.output}' by its output latency: {o.alignment}",
+                          markup=False)
+        for w in ref.warnings:
+            console.print(f"warning: {w}", markup=False)
+    verdict["overflow"] = emu.overflow_report()
+    verdict["timings_s"] = timings
+    for line in verdict["overflow"]:
+        console.print(f"overflow: {line}", markup=False)
+    console.print("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+                  + " (each including JIT compilation or Lava's process start)", markup=False)
+    _print_verdict(verdict)
+    if args.json is not None:
+        text = json.dumps(verdict, indent=2, default=str) + "\n"
+        _write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        console.print(f"wrote {args.json}", markup=False)
+    if "lava" in verdict and not verdict["lava"]["bit_exact"]:
+        print("error: the emulator and Lava disagree: a bug in neurocc's emulator or its Lava "
+              "bridge; please report it with this artifact and input", file=sys.stderr)
+        return 1
+    return 0
+
+
+register(Command(
+    name="verify",
+    help="check an artifact: emulator vs Lava (bit for bit) and vs the float model",
+    description="Run a compiled artifact on the emulator and compare it (1) with Intel "
+                "Lava's fixed-point Loihi 2 models: spikes, u and v of every group must be "
+                "equal at every step, else the first difference is named; (2) with the float "
+                "reference simulator of the source model the artifact carries (source.nir, "
+                "at the artifact's dt): output spikes are aligned by each output's latency D "
+                "(the chip answers D steps later: emulator steps D..T-1 against float steps "
+                "0..T-1-D) and measured as spike agreement, spike-count correlation and "
+                "argmax agreement (over samples whose float winner is unique). Exit status "
+                "1 when the emulator and Lava disagree (a neurocc bug); the float comparison "
+                "is a measurement, never a failure.",
+    epilog="examples:\n"
+           "  neurocc verify out/braille --random-input 0.1 --steps 100 --batch 16 --seed 0\n"
+           "  neurocc verify out/braille --input spikes.npy --against lava --json v.json",
+    add_arguments=_add_verify_arguments,
+    run=run_verify,
 ))
 
 
