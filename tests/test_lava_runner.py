@@ -145,7 +145,8 @@ def lava_py():
     try:
         return lava_python()
     except LavaUnavailableError as err:
-        pytest.fail(f"the Lava venv is missing: run `make lava` first.\n{err}", pytrace=False)
+        message = str(err)
+    pytest.fail(f"the Lava venv is missing: run `make lava` first.\n{message}", pytrace=False)
 
 
 def assert_traces_equal(lava_out: dict, spec_out: dict, names, what=("spikes", "u", "v")):
