@@ -51,6 +51,7 @@ if [[ -f "$STAMP" && -x "$VENV_DIR/bin/python" ]] && grep -qxF "pins: $PINS" "$S
     # Refresh the hook (it may have changed in the repo), then re-check.
     copy_shim
     if smoke; then
+        touch "$STAMP"  # newer than this script and the hook, for make
         step "$VENV_DIR is up to date"
         exit 0
     fi

@@ -236,6 +236,8 @@ def _make_recorder(targets: list, steps: int, path: Path):
     Its Process and ProcessModel classes are made per call (the ports depend
     on the targets) and bound as globals of this module, because lava looks
     up a Process's models among the classes of the module that defines it.
+    (Lava then also executes the other modules of this folder while it
+    searches; they must stay importable, or harmlessly fail, in the Lava venv.)
     """
     from lava.magma.core.decorator import implements, requires
     from lava.magma.core.model.py.model import PyLoihiProcessModel
