@@ -1012,10 +1012,11 @@ def _print_verdict(verdict: dict[str, Any]) -> None:
     lava = verdict.get("lava")
     if lava is not None:
         if lava.get("bit_exact"):
+            groups = len({c.rsplit(".", 1)[0] for c in lava["compared"]})
+            variables = ", ".join(dict.fromkeys(c.rsplit(".", 1)[1] for c in lava["compared"]))
             t.add_row("emulator vs Lava", "bit-exact", "yes",
-                      Text(f"{len(lava['compared'])} arrays equal ("
-                           f"{', '.join(lava['compared'])}), {lava['steps']} steps x "
-                           f"{lava['batch']} samples"))
+                      Text(f"{variables} of {groups} groups ({len(lava['compared'])} arrays) "
+                           f"equal at all {lava['steps']} steps x {lava['batch']} samples"))
         else:
             f = lava["first_difference"]
             t.add_row("emulator vs Lava", "bit-exact", "NO",
@@ -1102,7 +1103,8 @@ def run_verify(args: argparse.Namespace) -> int:
             runs[name] = {g: {"spikes": res.spikes[g], **res.traces.get(g, {})}
                           for g in program.groups}
         report = V.compare_bit_exact(runs["emulator"], runs["lava"], list(program.groups))
-        verdict["lava"] = report.to_json() | {"python": str(lava_python)}
+        verdict["lava"] = report.to_json() | {"python": str(lava_python),
+                                              "lava_timing_s": lava.timing}
     if "reference" in against:
         from neurocc.simulators.reference import ReferenceSimulator
 
