@@ -14,13 +14,22 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-# For now: inspect and simulate a real trained model shipped with the tests.
-# (compile, verify on the emulator and profile come with later work.)
+# Until a bundled trained model exists: the NIR paper's Braille network. Inspect it,
+# compile it for Loihi 2, verify the artifact on the emulator against the float model
+# (and bit for bit against Lava when .venv-lava exists; `verify` decides and says so).
 demo: $(STAMP)
 	@mkdir -p $(DEMO_OUT)
-	$(NEUROCC) inspect $(DEMO_MODEL) --json $(DEMO_OUT)/braille.json
-	$(NEUROCC) simulate $(DEMO_MODEL) --dt 1e-4 --random-input 0.1 --steps 100 --batch 8 \
-		--seed 0 -o $(DEMO_OUT)/braille_simulated.npz
+	$(NEUROCC) inspect $(DEMO_MODEL) --json $(DEMO_OUT)/braille_inspect.json
+	$(NEUROCC) compile $(DEMO_MODEL) --target loihi2 --dt 1e-4 -o $(DEMO_OUT)/braille \
+		--report $(DEMO_OUT)/braille_quantization.json
+	$(NEUROCC) verify $(DEMO_OUT)/braille --random-input 0.1 --steps 100 --batch 16 --seed 0 \
+		--json $(DEMO_OUT)/braille_verify.json
+	@echo
+	@echo "written under $(DEMO_OUT)/:"
+	@echo "  braille/                   the Loihi 2 artifact (manifest.json, program.npz, source.nir)"
+	@echo "  braille_inspect.json       the model's nodes and counts"
+	@echo "  braille_quantization.json  per-layer quantization report and pass timings"
+	@echo "  braille_verify.json        the verdict: emulator vs Lava and vs the float model"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
