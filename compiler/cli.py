@@ -1047,7 +1047,6 @@ def _print_verdict(verdict: dict[str, Any]) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from neurocc.backends.loihi2.lava import lava_available
     from neurocc.compiler import verification as V
 
     if args.random_input is not None and args.steps is None:
@@ -1060,10 +1059,15 @@ def run_verify(args: argparse.Namespace) -> int:
     program = _load_artifact(args.artifact)
     console = _console()
     if args.against is None:
-        against = ("reference", "lava") if lava_available() else ("reference",)
-        why = ("default: the float reference, and Lava because .venv-lava was found"
-               if "lava" in against else
-               "default: the float reference; Lava skipped, .venv-lava not found (make lava)")
+        from neurocc.backends.loihi2.lava import LavaUnavailableError, lava_python
+
+        try:
+            found = f"Lava because {lava_python()} was found"
+            against = ("reference", "lava")
+        except LavaUnavailableError as e:
+            found = f"Lava skipped: {e}"
+            against = ("reference",)
+        why = f"default: the float reference; {found}"
     else:
         against, why = args.against, "--against"
     lava_python = _require_lava(program) if "lava" in against else None
