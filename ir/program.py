@@ -196,7 +196,8 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for key in sorted(arrays):
             member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            # not np.ascontiguousarray: it turns 0-d population scalars (du, dv, vth) into shape (1,)
+            np.lib.format.write_array(member, np.asarray(arrays[key], order="C"), allow_pickle=False)
             info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             zf.writestr(info, member.getvalue())
     return buf.getvalue()

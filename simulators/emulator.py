@@ -199,7 +199,7 @@ class Emulator:
                 spikes[g] = s
             sources = dict(spikes)
             for name, x in data.items():
-                sources[name] = x != 0
+                sources[name] = x  # already bool (run() passes data != 0)
             for p in const_ports:
                 sources[p.name] = jnp.broadcast_to(k >= p.start, (batch, p.size))
             new_queues, events = {}, {}
