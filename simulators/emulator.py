@@ -12,9 +12,14 @@ Per step k (the chip's timing, see ``ir.program``):
      non-zero is one spike), multiplies by its weights and shifts the sum by
      the weight exponent; that arrives at k + 1 + delay.
 
-Synaptic sums are computed in float32 when the compiler-side bound
-``fan_in * max|w| < 2**24`` proves every partial sum exact (BLAS speed, same
-bits), in int32 otherwise.
+Each synapse block picks how to sum, all bit-identical:
+  * event-driven: gather the weight rows of the sources that spiked (int16
+    rows, int32 sum), for wide sources at small batch, where most inputs are
+    silent; capacity ``K`` rows per step, with a dense fallback (``lax.cond``)
+    on a step where more than K sources spike, so no spike is ever dropped;
+  * float32 BLAS when ``sum |w| < 2**24`` over every row proves every partial
+    sum exact (binary spikes times <= 9-bit weights);
+  * int32 dot otherwise.
 """
 
 from __future__ import annotations
@@ -124,6 +129,45 @@ class _Block:
     weights_t: np.ndarray  # (source, target), effective
     nnz_per_source: np.ndarray
 
+    def summation(self, batch: int, force: str | None = None) -> str:
+        """dense-f32 / dense-i32 / event, from the block's shape and the batch."""
+        dense = "dense-f32" if self.exact_in_float32 else "dense-i32"
+        if force is not None:
+            return "event" if force == "event" else dense
+        if batch <= 4 and self.weights_t.shape[0] >= EVENT_MIN_SOURCES:
+            return "event"
+        return dense
+
+
+#: below this many sources a dense product costs less than gathering rows
+EVENT_MIN_SOURCES = 1000
+
+
+def _event_sum(s: jax.Array, rows: jax.Array, capacity: int) -> jax.Array:
+    """Sum of the weight rows of the active sources; exact for any activity.
+
+    ``rows`` is (sources + 1, targets) int16 with a zero last row, which the
+    padding indices of ``nonzero`` point at. Two capacities are tried (K, then
+    4K) before the dense product, so quiet steps gather few rows.
+    """
+    n_src = rows.shape[0] - 1
+
+    def gather(k: int) -> Callable[[None], jax.Array]:
+        def fn(_: None) -> jax.Array:
+            idx = jax.vmap(lambda r: jnp.nonzero(r, size=k, fill_value=n_src)[0])(s)
+            return jnp.sum(jnp.take(rows, idx, axis=0), axis=1, dtype=I32)
+        return fn
+
+    def dense(_: None) -> jax.Array:
+        return jnp.dot(s.astype(jnp.int16), rows[:n_src], preferred_element_type=I32)
+
+    count = jnp.max(jnp.sum(s, axis=1, dtype=I32))
+    wide = 4 * capacity
+    if wide >= n_src:
+        return jax.lax.cond(count <= capacity, gather(capacity), dense, None)
+    return jax.lax.cond(count <= capacity, gather(capacity),
+                        lambda _: jax.lax.cond(count <= wide, gather(wide), dense, None), None)
+
 
 @dataclasses.dataclass
 class EmulatorResult:
@@ -153,8 +197,13 @@ class EmulatorResult:
 class Emulator:
     """A Program prepared for emulation; ``run`` compiles once per batch size."""
 
-    def __init__(self, program: Program, record: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(self, program: Program, record: tuple[str, ...] | list[str] = (),
+                 summation: str | None = None) -> None:
+        """`summation`: None picks per block; "dense" or "event" forces one (same bits)."""
         program.check()
+        if summation not in (None, "dense", "event"):
+            raise SimulationError(f"summation must be None, 'dense' or 'event', got {summation!r}")
+        self.force_summation = summation
         self.program = program
         unknown = [r for r in record if r not in program.groups]
         if unknown:
@@ -180,8 +229,16 @@ class Emulator:
     def _build(self, batch: int) -> Callable:
         prog, kernels, blocks = self.program, self.kernels, self.blocks
         params = {n: {k: jnp.asarray(v) for k, v in p.items()} for n, p in self.params.items()}
-        wt = {n: jnp.asarray(b.weights_t, jnp.float32 if b.exact_in_float32 else I32)
-              for n, b in blocks.items()}
+        mode = {n: b.summation(batch, self.force_summation) for n, b in blocks.items()}
+        self.summation = mode
+        wt, capacity = {}, {}
+        for n, b in blocks.items():
+            if mode[n] == "event":
+                pad = np.zeros((1, b.weights_t.shape[1]), np.int16)
+                wt[n] = jnp.asarray(np.vstack([b.weights_t.astype(np.int16), pad]))
+                capacity[n] = max(16, b.weights_t.shape[0] // 32)
+            else:
+                wt[n] = jnp.asarray(b.weights_t, jnp.float32 if mode[n] == "dense-f32" else I32)
         nnz = {n: jnp.asarray(b.nnz_per_source, jnp.float32) for n, b in blocks.items()}
         groups = list(prog.groups)
         incoming = {g: [n for n, b in blocks.items() if b.target == g] for g in groups}
@@ -205,7 +262,9 @@ class Emulator:
             new_queues, events = {}, {}
             for n, b in blocks.items():
                 s = sources[b.source]
-                if b.exact_in_float32:
+                if mode[n] == "event":
+                    acc = _event_sum(s, wt[n], capacity[n])
+                elif mode[n] == "dense-f32":
                     acc = jnp.dot(s.astype(jnp.float32), wt[n]).astype(I32)
                 else:
                     acc = jnp.dot(s.astype(I32), wt[n], preferred_element_type=I32)
