@@ -7,7 +7,10 @@ NEUROCC := $(VENV)/bin/neurocc
 DEMO_MODEL := tests/fixtures/nir-paper/braille_noDelay_bias_zero.nir
 DEMO_OUT := out/demo
 
-.PHONY: demo test bench clean distclean
+LAVA_VENV := .venv-lava
+LAVA_DIR := backends/loihi2/lava
+
+.PHONY: demo test bench lava clean distclean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +20,7 @@ $(STAMP): pyproject.toml
 # Until a bundled trained model exists: the NIR paper's Braille network. Inspect it,
 # compile it for Loihi 2, verify the artifact on the emulator against the float model
 # (and bit for bit against Lava when .venv-lava exists; `verify` decides and says so).
-demo: $(STAMP)
+demo: $(STAMP) lava
 	@mkdir -p $(DEMO_OUT)
 	$(NEUROCC) inspect $(DEMO_MODEL) --json $(DEMO_OUT)/braille_inspect.json
 	$(NEUROCC) compile $(DEMO_MODEL) --target loihi2 --dt 1e-4 -o $(DEMO_OUT)/braille \
@@ -31,7 +34,14 @@ demo: $(STAMP)
 	@echo "  braille_quantization.json  per-layer quantization report and pass timings"
 	@echo "  braille_verify.json        the verdict: emulator vs Lava and vs the float model"
 
-test: $(STAMP)
+# Intel's Lava (the Loihi 2 reference) needs numpy<2, so it gets its own venv;
+# neurocc talks to it through a subprocess and files, never by import.
+lava: $(LAVA_VENV)/.neurocc-lava-ok
+
+$(LAVA_VENV)/.neurocc-lava-ok: $(LAVA_DIR)/build_venv.sh $(LAVA_DIR)/lava311_shim.py
+	bash $(LAVA_DIR)/build_venv.sh $(LAVA_VENV)
+
+test: $(STAMP) lava
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP)
@@ -45,4 +55,4 @@ clean:
 	find . -name __pycache__ -type d -not -path "./.venv*" -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LAVA_VENV)

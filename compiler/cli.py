@@ -548,6 +548,13 @@ def _add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-blocks", type=int, choices=(1, 2), default=2,
                    help="synapse blocks per connection: 2 adds a residual block (about twice "
                         "the weight precision and synaptic memory)")
+    p.add_argument("--calibrate", type=Path, default=None, metavar="IN.npy",
+                   help="sample inputs ([T, B, *shape], .npy or .npz by input name): the float "
+                        "model runs them and each layer's threshold is sized to the largest "
+                        "current seen (more integer precision than the fixed --headroom)")
+    p.add_argument("--calibrate-percentile", type=float, default=100.0, metavar="P",
+                   help="size for this percentile of the observed current (default 100: on "
+                        "Loihi a current beyond range wraps, so outliers are not clipped)")
     p.add_argument("--dump-after", metavar="PASS", default=None,
                    help="print the IR after this pass (normalize, discretize, quantize)")
     p.add_argument("--report", type=Path, default=None, metavar="FILE",
@@ -715,8 +722,14 @@ def run_compile(args: argparse.Namespace) -> int:
     graph = ir.load(args.model)
     target = resolve_target(args.target)
     dt = _resolve_dt(args.dt, graph, args.model)
+    calibration: dict[str, float] = {}
+    if args.calibrate is not None:
+        from neurocc.compiler.calibrate import calibrate
+
+        samples = _load_input_file(args.calibrate, graph)
+        calibration = calibrate(graph, samples, dt, args.calibrate_percentile)
     options = QuantizeOptions(force=force, vth=args.vth, headroom=args.headroom,
-                              weight_blocks=args.weight_blocks)
+                              weight_blocks=args.weight_blocks, calibration=calibration)
     names = [p.name for p in default_pipeline(target, dt, options)]
     if args.dump_after is not None and args.dump_after not in names:
         raise UsageError(f"--dump-after {args.dump_after!r}: no such pass; the passes are "
@@ -789,14 +802,6 @@ def _load_artifact(path: Path) -> ir.Program:
         raise UsageError(f"{path}: no such artifact directory; make one with `neurocc compile "
                          "MODEL --target loihi2 --dt DT -o DIR`")
     program = ir.load_program(path)
-    # ir.program's _npz_bytes stores 0-d arrays through np.ascontiguousarray, which makes
-    # them 1-d: population scalars come back as shape (1,), and the Lava bridge then takes
-    # them for per-neuron values. Restore them until the artifact writer keeps 0-d arrays.
-    for group in program.groups.values():
-        for key in ("du", "dv", "vth"):
-            value = group.params.get(key)
-            if value is not None and value.shape == (1,):
-                group.params[key] = value.reshape(())
     return program
 
 
