@@ -195,8 +195,8 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
                            for c in lowered.incoming[g]), default=0.0)
             top = ((1 << f.weight_bits) - 2) << f.weight_exp_max
             calibrated = min(calibrated, int(0.99 * top / per_vth)) if per_vth > 0 else calibrated
-        vth = int(force.get("vth", options.vth or calibrated
-                            or (1 << f.threshold_bits) // options.headroom))
+        vth = int(force.get("vth", options.vth if options.vth is not None  # 0 is refused below
+                            else calibrated or (1 << f.threshold_bits) // options.headroom))
         if not (0 < vth < (1 << f.threshold_bits)):
             raise QuantizationError(f"node '{g}': vth={vth} outside 1..{(1 << f.threshold_bits) - 1}; "
                                     "a threshold that rounds to zero cannot fire correctly")
