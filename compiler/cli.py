@@ -891,7 +891,7 @@ def _print_run_summary(program: ir.Program, spikes: dict[str, np.ndarray], backe
     from rich.text import Text
 
     console = _console()
-    outputs = {o.group: o.name for o in program.outputs}
+    outputs = {g: o.name for o in program.outputs for g in o.groups}
     t = Table(title=Text(f"{backend}: {steps} steps x {batch} samples"), title_justify="left")
     for col in ("group", "neurons", "spikes", "spikes/sample", "rate/neuron/step", "output"):
         t.add_column(col, justify="left" if col in ("group", "output") else "right",

@@ -146,6 +146,9 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         raise UnsupportedNodeError(f"target '{target.name}' has no CUBA-LIF neuron model; "
                                    f"it offers {list(target.neuron_models)}")
     f = target.formats
+    if f is None:
+        raise UnsupportedNodeError(f"target '{target.name}' describes no integer formats, so neurocc "
+                                   "cannot quantize for it yet (it can still be used by `neurocc fit`)")
     full = 1 << f.decay_bits
     lowered: Lowered = lower_synapses(graph)
     unknown = sorted(set(options.force) - set(lowered.groups))

@@ -91,9 +91,17 @@ class SynapseBlock:
 
 @dataclasses.dataclass
 class OutputPort:
+    """An output: the spikes of `group`, or, in a partitioned program, of the
+    slices in `parts`, concatenated in order (row-major over `shape`)."""
+
     name: str
     group: str
     shape: tuple[int, ...]
+    parts: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return self.parts or (self.group,)
 
 
 @dataclasses.dataclass
@@ -108,6 +116,9 @@ class Program:
     source_hash: str = ""
     #: free-form, JSON-able (e.g. the quantization report)
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: where each group runs, after partitioning: {group: {"chip", "core", "slice_of",
+    #: "start", "stop"}}; empty for an unplaced program
+    placement: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def data_inputs(self) -> list[InputPort]:
@@ -151,7 +162,9 @@ class Program:
             "neurocc_version": _version(),
             "dt": self.semantics.get("dt"),
             "inputs": [dataclasses.asdict(p) | {"shape": list(p.shape)} for p in self.inputs],
-            "outputs": [dataclasses.asdict(p) | {"shape": list(p.shape)} for p in self.outputs],
+            "outputs": [dataclasses.asdict(p) | {"shape": list(p.shape), "parts": list(p.parts)}
+                        for p in self.outputs],
+            "placement": self.placement,
             "groups": groups,
             "synapses": synapses,
             "semantics": self.semantics,
@@ -170,9 +183,11 @@ class Program:
         synapses = [SynapseBlock(weights=arrays[f"synapse/{s['name']}/weights"], **s)
                     for s in manifest["synapses"]]
         inputs = [InputPort(p["name"], tuple(p["shape"]), p["kind"], p["start"]) for p in manifest["inputs"]]
-        outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"])) for p in manifest["outputs"]]
+        outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"]), tuple(p.get("parts", ())))
+                   for p in manifest["outputs"]]
         return cls(manifest["target"], groups, synapses, inputs, outputs, manifest["semantics"],
-                   manifest.get("pass_log", []), manifest.get("source_hash", ""), manifest.get("info", {}))
+                   manifest.get("pass_log", []), manifest.get("source_hash", ""),
+                   manifest.get("info", {}), manifest.get("placement", {}))
 
 
 def _int_array(v: Any, what: str) -> np.ndarray:

@@ -33,14 +33,39 @@ class NumericFormats:
 
 
 @dataclasses.dataclass(frozen=True)
+class CoreLimits:
+    """What one core holds. 0 means the chip has no such limit."""
+
+    max_neurons: int            # neurons (compartments) per core
+    synapse_memory_bits: int    # synaptic memory per core
+    dense_weight_bits: int      # bits a stored weight takes in a dense block
+    sparse_entry_bits: int      # bits a stored synapse takes in a sparse block (weight + index)
+    max_fan_in: int             # distinct input axons (source neurons) per core
+    max_fan_out: int            # distinct destination cores per core
+    routing_entries: int        # routing-table entries per core
+
+
+@dataclasses.dataclass(frozen=True)
+class Topology:
+    """How cores sit on a chip and chips on a board (2-D meshes, x by y)."""
+
+    cores_per_chip: int
+    core_mesh: tuple[int, int]
+    max_chips: int
+    chip_mesh: tuple[int, int]
+
+
+@dataclasses.dataclass(frozen=True)
 class TargetSpec:
     name: str
     description: str
     neuron_models: tuple[str, ...]
     synaptic_latency: int     # steps a synapse block adds between a spike and its target
-    formats: NumericFormats
-    #: per-core limits (filled in by the partitioning work); kept as given
-    cores: dict[str, Any]
+    #: integer formats; None for a chip whose arithmetic neurocc does not emulate yet
+    formats: NumericFormats | None
+    #: per-core limits and the mesh; None when the file gives no [cores] / [topology]
+    cores: CoreLimits | None
+    topology: Topology | None
     #: energy constants, each with value, unit, basis, source, confidence
     energy: dict[str, Any]
     path: str = ""
@@ -72,19 +97,48 @@ def load_target(path: str | Path) -> TargetSpec:
         raise TargetSpecError(f"{path}: not valid TOML ({e})") from None
     where = str(path)
     fmt = data.get("formats")
-    if not isinstance(fmt, dict):
-        raise TargetSpecError(f"{where}: missing table [formats]")
-    formats = NumericFormats(**{
-        k: _require(fmt, k, int, f"{where} [formats]",
-                    nonneg=k not in ("weight_exp_min", "weight_exp_max"))
-        for k in _FORMAT_FIELDS})
+    formats = None
+    if fmt is not None:
+        if not isinstance(fmt, dict):
+            raise TargetSpecError(f"{where}: [formats] must be a table")
+        formats = NumericFormats(**{
+            k: _require(fmt, k, int, f"{where} [formats]",
+                        nonneg=k not in ("weight_exp_min", "weight_exp_max"))
+            for k in _FORMAT_FIELDS})
     models = data.get("neuron_models")
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise TargetSpecError(f"{where}: field 'neuron_models' must be a list of strings")
+    cores = topology = None
+    if "cores" in data:
+        table = data["cores"]
+        if not isinstance(table, dict):
+            raise TargetSpecError(f"{where}: [cores] must be a table")
+        cores = CoreLimits(**{f.name: _require(table, f.name, int, f"{where} [cores]", nonneg=True)
+                              for f in dataclasses.fields(CoreLimits)})
+    if "topology" in data:
+        table = data["topology"]
+        if not isinstance(table, dict):
+            raise TargetSpecError(f"{where}: [topology] must be a table")
+        topology = Topology(
+            cores_per_chip=_require(table, "cores_per_chip", int, f"{where} [topology]", nonneg=True),
+            core_mesh=_pair(table, "core_mesh", f"{where} [topology]"),
+            max_chips=_require(table, "max_chips", int, f"{where} [topology]", nonneg=True),
+            chip_mesh=_pair(table, "chip_mesh", f"{where} [topology]"))
     return TargetSpec(
         name=_require(data, "name", str, where),
         description=_require(data, "description", str, where),
         neuron_models=tuple(models),
         synaptic_latency=_require(data, "synaptic_latency", int, where, nonneg=True),
-        formats=formats, cores=dict(data.get("cores", {})), energy=dict(data.get("energy", {})),
-        path=where)
+        formats=formats, cores=cores, topology=topology,
+        energy=dict(data.get("energy", {})), path=where)
+
+
+def _pair(table: dict, key: str, where: str) -> tuple[int, int]:
+    value = table.get(key)
+    if value is None:
+        raise TargetSpecError(f"{where}: missing field '{key}'")
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise TargetSpecError(f"{where}: field '{key}' must be two positive integers [x, y], "
+                              f"got {value!r}")
+    return (value[0], value[1])

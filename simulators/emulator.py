@@ -301,8 +301,8 @@ class Emulator:
         ys = fn(flat, jnp.arange(steps, dtype=I32))
         ys = jax.tree_util.tree_map(np.asarray, ys)
         prog = self.program
-        outputs = {p.name: ys["spikes"][p.group].reshape((steps, batch) + tuple(p.shape))
-                   for p in prog.outputs}
+        outputs = {p.name: np.concatenate([ys["spikes"][g] for g in p.groups], axis=-1)
+                   .reshape((steps, batch) + tuple(p.shape)) for p in prog.outputs}
         counters = {"synaptic_events": ys["events"], "u_wraps": ys["u_wraps"],
                     "v_saturations": ys["v_saturations"]}
         return EmulatorResult(outputs, ys["spikes"], ys["traces"], counters,

@@ -100,6 +100,7 @@ def run_on_lava(program: Program, inputs: np.ndarray | dict[str, np.ndarray],
     spikes = {g.name: out[f"spikes.{g.name}"].reshape(steps, batch, g.size) for g in program.groups.values()}
     traces = {g: {k: out[f"{k}.{g}"].reshape(steps, batch, program.groups[g].size) for k in ("u", "v")}
               for g in record}
-    outputs = {p.name: spikes[p.group].reshape((steps, batch) + tuple(p.shape)) for p in program.outputs}
+    outputs = {p.name: np.concatenate([spikes[g] for g in p.groups], axis=-1)
+               .reshape((steps, batch) + tuple(p.shape)) for p in program.outputs}
     timing = {k[5:]: float(v) for k, v in out.items() if k.startswith("time.")}
     return LavaResult(outputs, spikes, traces, timing)
