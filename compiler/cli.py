@@ -747,6 +747,10 @@ def run_compile(args: argparse.Namespace) -> int:
             _dump_ir(name, value)
 
     program = compile_graph(graph, target, dt, options, source_hash=source_hash, on_pass=on_pass)
+    if all(g.model == "loihi2.cuba_lif" for g in program.groups.values()):
+        from neurocc.backends.loihi2.emit import validate
+
+        validate(program, target)  # the emitter's design rules, before anything is written
     write_artifact(program, args.model, args.output)
     _print_quantization(program)
     if args.report is not None:
