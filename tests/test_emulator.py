@@ -93,9 +93,9 @@ def random_network(seed: int) -> tuple[dict[str, NeuronGroup], list[SynapseBlock
     """2-3 layers fed by the input port, a recurrent block, sometimes feedback and a skip.
 
     Kinds (seed % 5): 'wrap' gives layer 0 no current decay (du = -1) and strong one-signed
-    input at weight_exp 4 (and no other input), so u must wrap; 'saturate' gives the last layer no voltage decay
-    and a bias of +-4096 << 7 per step, so v must saturate; 'limits' starts u and v at the
-    edges of their 24-bit range.
+    input at weight_exp 4 (and no other input), so u must wrap; 'saturate' gives the last
+    layer no voltage decay and a bias of +-4096 << 7 per step, so v must saturate; 'limits'
+    starts u and v at the edges of their 24-bit range.
     """
     rng = np.random.default_rng(seed)
     kind = KINDS[seed % len(KINDS)]

@@ -201,8 +201,9 @@ def test_wrap_once_every_value_beyond_one_and_a_half_ranges(bits):
 def test_wrap_once_asymmetric_corners(bits):
     half, full = 2 ** (bits - 1), 2**bits
     # +2**(bits-1) stays; -2**(bits-1) becomes +2**(bits-1); one more past either end wraps
-    assert call(intmath.wrap_once, i32([half, -half, half + 1, -half - 1, half - 1, -half + 1]), bits).tolist() \
-        == [half, half, -half + 1, half - 1, half - 1, -half + 1]
+    corners = [half, -half, half + 1, -half - 1, half - 1, -half + 1]
+    assert call(intmath.wrap_once, i32(corners), bits).tolist() == \
+        [half, half, -half + 1, half - 1, half - 1, -half + 1]
     # a single correction, not a modulo: beyond 1.5 * 2**bits the value stays outside the range
     far = [full + half + 1, -(full + half) - 1, 2 * full, -2 * full]
     got = call(intmath.wrap_once, i32(far), bits)
