@@ -67,9 +67,6 @@ def program_to_net(program: Program, inputs: dict[str, np.ndarray]) -> tuple[dic
         pops[g.name] = pop
     conns = []
     for b in program.synapses:
-        if b.delay:
-            raise NeuroccError(f"synapse block '{b.name}': delay {b.delay}; the Lava runner does "
-                               "not build DelayDense processes yet")
         w = np.asarray(b.weights)
         r, c = np.nonzero(w)
         n_t = program.groups[b.target].size
@@ -83,7 +80,9 @@ def program_to_net(program: Program, inputs: dict[str, np.ndarray]) -> tuple[dic
         conns.append({"source": b.source if b.source in pops else "input", "target": b.target,
                       "weights": _csr(rr, cc, vv, (n_t * batch, n_cols)), "sparse": True,
                       "weight_exp": int(b.weight_exp), "num_weight_bits": int(b.num_weight_bits),
-                      "sign_mode": b.sign_mode})
+                      "sign_mode": b.sign_mode,
+                      # DelaySparse: a spike reaches the target 1 + delay steps later
+                      "delays": int(b.delay) if b.delay else None})
     net = {"input": np.concatenate(rows, axis=0) if rows else None, "populations": pops,
            "connections": conns}
     return net, steps, batch
