@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neurocc.ir import Program, SimulationError
+from neurocc.ir.inputs import check_inputs
 from neurocc.simulators import intmath
 
 I32 = jnp.int32
@@ -316,26 +317,4 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray],
 
 
 def _check_inputs(program: Program, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    ports = program.data_inputs
-    names = [p.name for p in ports]
-    if not isinstance(inputs, dict):
-        if len(ports) != 1:
-            raise SimulationError(f"program has {len(ports)} inputs {names}; pass a dict of arrays")
-        inputs = {names[0]: inputs}
-    if sorted(inputs) != sorted(names):
-        raise SimulationError(f"inputs must be exactly {names}, got {sorted(inputs)}")
-    out, lead = {}, None
-    for p in ports:
-        arr = np.asarray(inputs[p.name])
-        if arr.dtype.kind not in "biuf":
-            raise SimulationError(f"input '{p.name}' has dtype {arr.dtype}; expected spikes as "
-                                  "bool, int or float (any non-zero value is one spike)")
-        if arr.ndim < 2 or (tuple(arr.shape[2:]) != tuple(p.shape)
-                            and int(np.prod(arr.shape[2:])) != p.size):
-            raise SimulationError(f"input '{p.name}' has shape {list(arr.shape)}; expected "
-                                  f"time-major [T, B, {', '.join(map(str, p.shape))}]")
-        if lead is not None and arr.shape[:2] != lead:
-            raise SimulationError(f"inputs disagree on [T, B]: {list(lead)} vs {list(arr.shape[:2])}")
-        lead = arr.shape[:2]
-        out[p.name] = arr
-    return out
+    return check_inputs({p.name: p.shape for p in program.data_inputs}, inputs)

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neurocc.ir import Graph, SimulationError, nodes as N
+from neurocc.ir.inputs import check_inputs
 
 RECURRENCE_RULE = ("an edge that closes a cycle (depth-first from the inputs, names in order) "
                    "carries its source's previous-step value; zero at the first step")
@@ -392,36 +393,7 @@ def _resolve_dt(graph: Graph, dt: float | None) -> float:
 
 
 def _check_inputs(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    names = graph.inputs
-    if not isinstance(inputs, dict):
-        if len(names) != 1:
-            raise SimulationError(f"graph has {len(names)} inputs {names}; pass a dict of arrays")
-        inputs = {names[0]: inputs}
-    unknown = sorted(set(inputs) - set(names))
-    missing = sorted(set(names) - set(inputs))
-    if unknown or missing:
-        raise SimulationError(f"inputs must be exactly {names}; missing {missing}, unknown {unknown}")
-    out, lead = {}, None
-    for name in names:
-        arr = np.asarray(inputs[name])
-        want = graph.shapes[name].output
-        if arr.dtype.kind not in "biuf":
-            raise SimulationError(f"input '{name}' has dtype {arr.dtype}; expected numbers "
-                                  "(bool, int or float spikes/currents)")
-        if arr.ndim != 2 + len(want) or tuple(arr.shape[2:]) != tuple(want):
-            raise SimulationError(
-                f"input '{name}' has shape {list(arr.shape)}; expected time-major "
-                f"[T, B, {', '.join(map(str, want))}] (steps, batch, then the Input's shape {list(want)})")
-        if arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise SimulationError(f"input '{name}' has {arr.shape[0]} steps and batch {arr.shape[1]}; "
-                                  "both must be at least 1")
-        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            raise SimulationError(f"input '{name}' contains NaN or infinite values")
-        if lead is not None and arr.shape[:2] != lead:
-            raise SimulationError(f"inputs disagree on [T, B]: {list(lead)} vs {list(arr.shape[:2])}")
-        lead = arr.shape[:2]
-        out[name] = arr
-    return out
+    return check_inputs({n: graph.shapes[n].output for n in graph.inputs}, inputs)
 
 
 def _stability_warnings(graph: Graph, opts: Options) -> list[str]:
