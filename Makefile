@@ -4,7 +4,6 @@ VENV := .venv
 STAMP := $(VENV)/.installed-from-pyproject
 NEUROCC := $(VENV)/bin/neurocc
 
-DEMO_MODEL := tests/fixtures/nir-paper/braille_noDelay_bias_zero.nir
 DEMO_OUT := out/demo
 
 LAVA_VENV := .venv-lava
@@ -17,22 +16,23 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-# Until a bundled trained model exists: the NIR paper's Braille network. Inspect it,
-# compile it for Loihi 2, verify the artifact on the emulator against the float model
-# (and bit for bit against Lava when .venv-lava exists; `verify` decides and says so).
+# The bundled trained model (64 -> 128 -> 10 LIF on scikit-learn's 8x8 digits, see
+# compiler/demo/PROVENANCE.md): inspect it, compile it for Loihi 2 (calibrated on
+# training images), verify the artifact on the emulator against Lava and the float
+# model on the 360 test images, and report both test accuracies.
 demo: $(STAMP) lava
-	@mkdir -p $(DEMO_OUT)
-	$(NEUROCC) inspect $(DEMO_MODEL) --json $(DEMO_OUT)/braille_inspect.json
-	$(NEUROCC) compile $(DEMO_MODEL) --target loihi2 --dt 1e-4 -o $(DEMO_OUT)/braille \
-		--report $(DEMO_OUT)/braille_quantization.json
-	$(NEUROCC) verify $(DEMO_OUT)/braille --random-input 0.1 --steps 100 --batch 16 --seed 0 \
-		--json $(DEMO_OUT)/braille_verify.json
+	@$(VENV)/bin/python -m neurocc.compiler.demo export $(DEMO_OUT)
+	$(NEUROCC) inspect $(DEMO_OUT)/digits.nir
+	$(NEUROCC) compile $(DEMO_OUT)/digits.nir --target loihi2 --calibrate $(DEMO_OUT)/calibration.npy \
+		-o $(DEMO_OUT)/digits --report $(DEMO_OUT)/digits_quantization.json
+	$(NEUROCC) verify $(DEMO_OUT)/digits --input $(DEMO_OUT)/test_spikes.npy \
+		--json $(DEMO_OUT)/digits_verify.json
+	@$(VENV)/bin/python -m neurocc.compiler.demo accuracy $(DEMO_OUT)/digits
 	@echo
 	@echo "written under $(DEMO_OUT)/:"
-	@echo "  braille/                   the Loihi 2 artifact (manifest.json, program.npz, source.nir)"
-	@echo "  braille_inspect.json       the model's nodes and counts"
-	@echo "  braille_quantization.json  per-layer quantization report and pass timings"
-	@echo "  braille_verify.json        the verdict: emulator vs Lava and vs the float model"
+	@echo "  digits/                   the Loihi 2 artifact (manifest.json, program.npz, source.nir)"
+	@echo "  digits_quantization.json  per-layer quantization report and pass timings"
+	@echo "  digits_verify.json        the verdict: emulator vs Lava and vs the float model"
 
 # Intel's Lava (the Loihi 2 reference) needs numpy<2, so it gets its own venv;
 # neurocc talks to it through a subprocess and files, never by import.
