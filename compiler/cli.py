@@ -1177,6 +1177,15 @@ register(Command(
 ))
 
 
+# --- profile (compiler/cli_profile.py) -------------------------------------------
+
+from neurocc.compiler import cli_profile  # noqa: E402  (its helpers are imported when it runs)
+
+register(Command(name="profile", help=cli_profile.HELP, description=cli_profile.DESCRIPTION,
+                 epilog=cli_profile.EPILOG, add_arguments=cli_profile.add_arguments,
+                 run=cli_profile.run_profile))
+
+
 # --- entry points -------------------------------------------------------------
 
 
