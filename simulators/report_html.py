@@ -109,17 +109,24 @@ def _mesh(prof: Profile, target: Any) -> Any:
     chips = sorted({c for c, _ in cores})
     mx, my = mesh if mesh else (int(np.ceil(np.sqrt(max(k for _, k in cores) + 1))),) * 2
     grid = np.full((my, mx * len(chips)), np.nan)
+    label = np.full(grid.shape, "", dtype=object)
+    for i, chip in enumerate(chips):
+        for core in range(mx * my):
+            y, x = divmod(core, mx)
+            label[y, i * mx + x] = f"chip {chip}<br>core {core}" if len(chips) > 1 else f"core {core}"
     for (chip, core), a in cores.items():
         y, x = divmod(core, mx)
         if y < my:
             grid[y, chips.index(chip) * mx + x] = a.spikes / prof.samples
-    fig = go.Figure(go.Heatmap(z=grid, colorscale="Viridis", hoverongaps=False,
-                               colorbar={"title": "spikes per sample"},
-                               hovertemplate="core x %{x}, y %{y}<br>%{z} spikes/sample"
-                                             "<extra></extra>"))
+    fig = go.Figure(go.Heatmap(z=grid, colorscale="Viridis", hoverongaps=False, xgap=2, ygap=2,
+                               customdata=label, colorbar={"title": "spikes per sample"},
+                               hovertemplate="%{customdata}<br>%{z} spikes/sample<extra></extra>"))
+    fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", autorange="reversed")
+    fig.update_layout(plot_bgcolor="#eeeeee")
     fig.update_layout(title="Spikes per core on the chip mesh (blank: unused core)"
                             + (f"; chips {chips} side by side" if len(chips) > 1 else ""),
-                      height=420, xaxis_title="core x (mesh column)",
+                      height=max(360, 40 * my + 120), xaxis_title="core x (mesh column)",
                       yaxis_title="core y (mesh row)", margin={"t": 50})
     return fig
 
