@@ -260,7 +260,7 @@ def run_profile(args: argparse.Namespace) -> int:
     constants, label, other, why = energy_model(program, target, args)
     result = Emulator(program, tuple(program.groups)).run(inputs)
     prof = P.profile(program, result, inputs, target.formats if target else None,
-                     target.topology if target else None)
+                     target.topology if target else None, target.cores if target else None)
     estimate = P.estimate_energy(prof, constants, label, P.chips_used(program), other, why)
     report = {"artifact": str(args.artifact), "target": program.target,
               "input": {"file": str(args.input), "steps": prof.steps, "samples": prof.samples},

@@ -24,7 +24,8 @@ integer program rather than on a float model:
   updated every step (what a Loihi neurocore does: it visits every neuron every
   step) and a note says so;
 * connection sparsity: zero weights / all weights over all blocks;
-* footprint: weights at their block's stored width (``num_weight_bits``), the
+* footprint: weights at their block's stored width (``num_weight_bits``; a sparse
+  block stores its non-zero weights with their index), the
   neuron parameters at the target's widths (``formats``) and the state (u, v)
   at ``state_bits``; without a target, each array at its stored dtype.
 
@@ -49,7 +50,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from neurocc.ir import NeuroccError, Program
-from neurocc.ir.target import NumericFormats, Topology
+from neurocc.ir.target import CoreLimits, NumericFormats, Topology
 
 
 class ProfileError(NeuroccError):
@@ -209,6 +210,16 @@ def _param_bits(name: str, value: np.ndarray, formats: NumericFormats | None) ->
     return int(np.asarray(value).size) * width
 
 
+def _weight_bits(encoding: str, w: np.ndarray, bits: int, cores: CoreLimits | None) -> int:
+    """Dense: every entry at `bits`. Sparse: each non-zero synapse with its index, at the
+    target's sparse_entry_bits when it gives them, else weight bits + source index bits."""
+    if encoding != "sparse":
+        return w.size * bits
+    entry = (cores.sparse_entry_bits if cores is not None and cores.sparse_entry_bits
+             else bits + max(int(w.shape[1] - 1).bit_length(), 1))
+    return int(np.count_nonzero(w)) * entry
+
+
 def _source_spikes(program: Program, result: Any, inputs: Mapping[str, np.ndarray],
                    steps: int, samples: int) -> dict[str, np.ndarray]:
     """Binary [T, B, n] of every source: groups, data inputs, constant ports."""
@@ -289,12 +300,13 @@ def _node_label(p: Any) -> str:
 
 
 def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.ndarray],
-            formats: NumericFormats | None = None, topology: Topology | None = None) -> Profile:
+            formats: NumericFormats | None = None, topology: Topology | None = None,
+            cores: CoreLimits | None = None) -> Profile:
     """Count what `program` did in `result` (an EmulatorResult) on `inputs` [T, B, ...].
 
     `formats` gives the stored widths of neuron parameters and state (without it,
     the arrays' dtypes); `topology` the core mesh for hop counts of a placed but
-    unrouted program.
+    unrouted program; `cores` the bits of a stored sparse synapse.
     """
     if not isinstance(inputs, Mapping):
         names = [p.name for p in program.data_inputs]
@@ -313,22 +325,30 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
         ("synops", "dense_macs", "weights", "zero_weights", "weight_bits", "spike_hops"), 0)
         for g in program.groups}
     events = result.counters.get("synaptic_events", {}) if hasattr(result, "counters") else {}
+    const_synops = 0
     for b in program.synapses:
         w = np.asarray(b.weights)
         fan_out = np.count_nonzero(w, axis=0)                         # per source
         per_step = sources[b.source].reshape(steps, samples, -1).astype(np.int64) @ fan_out
         c = counts[b.target]
         c["synops"] += int(per_step.sum())
+        port = program.port(b.source)
+        if port is not None and port.kind == "const":
+            const_synops += int(per_step.sum())
         c["dense_macs"] += w.size * steps * samples
         c["weights"] += w.size
         c["zero_weights"] += w.size - int(np.count_nonzero(w))
-        stored = np.count_nonzero(w) if b.encoding == "sparse" else w.size
-        c["weight_bits"] += int(stored) * int(b.num_weight_bits)
+        c["weight_bits"] += _weight_bits(b.encoding, w, int(b.num_weight_bits), cores)
         if b.name in events and int(np.asarray(events[b.name]).sum()) != int(per_step.sum()):
             notes.append(f"block '{b.name}': {int(per_step.sum())} synaptic ops counted from the "
                          f"stored weights, the emulator processed "
                          f"{int(np.asarray(events[b.name]).sum())} (weights the chip truncates to 0)")
 
+    if const_synops:
+        total = sum(c["synops"] for c in counts.values())
+        notes.append(f"{const_synops / samples:g} synaptic ops per sample "
+                     f"({100 * const_synops / total:.0f}% of all) come from constant ports: "
+                     "biases carried into the synaptic current as a spike every step")
     routes, route_notes = read_routes(program, topology)
     notes += route_notes
     link_traffic: dict[tuple[str, str], int] = {}

@@ -249,6 +249,8 @@ def test_braille_synaptic_ops_equal_the_emulators_synaptic_events():
     for layer in prof.layers.values():
         assert 0 < layer.synops < events
     assert not [n for n in prof.notes if "truncates" in n]
+    # the biases travel as constant spikes: their synaptic ops are named
+    assert [n for n in prof.notes if "come from constant ports" in n]
     # every layer record sums to the network record, field by field
     fields = [f.name for f in dataclasses.fields(P.Activity)]
     for name in fields:
@@ -389,3 +391,15 @@ def test_the_report_opens_in_chromium_without_console_errors(capsys, artifact, t
     assert console == [], "\n".join(console)
     # plotly drew the figures: each div gained an SVG
     assert proc.stdout.count("main-svg") >= 3, "plotly did not render"
+
+
+def test_a_sparse_block_stores_its_non_zero_weights_with_their_index():
+    x, result = hand_run()
+    program = hand_program()
+    program.synapses[0].encoding = "sparse"          # in->A: 3 non-zero of 6, 3 sources
+    net = P.profile(program, result, x).network
+    assert net.weight_bits == 3 * (8 + 2) + 4 * 8    # index of 3 sources: 2 bits
+    cores = P.CoreLimits(max_neurons=0, synapse_memory_bits=0, dense_weight_bits=8,
+                         sparse_entry_bits=24, max_fan_in=0, max_fan_out=0, routing_entries=0)
+    net = P.profile(program, result, x, cores=cores).network
+    assert net.weight_bits == 3 * 24 + 4 * 8
