@@ -133,12 +133,15 @@ def energy_model(program: Any, target: Any, args: argparse.Namespace
     why = ""
     if not all(k in constants for k in P.REQUIRED_TERMS):
         missing = [k for k in P.REQUIRED_TERMS if k not in constants]
-        why = (f"{program.target}: no published per-operation energy constants "
-               f"({'its target file has none' if not own else 'missing ' + ', '.join(missing)}), "
-               "so no estimate is made rather than one invented. To estimate anyway, ask "
-               "explicitly: --energy-from loihi1 (Loihi 1's published figures, labelled as "
-               "borrowed), or your own constants with --energy-file FILE.toml / "
-               "--energy synop=...pJ (needs " + ", ".join(P.REQUIRED_TERMS) + ")")
+        ask = ("To estimate anyway, ask explicitly: --energy-from loihi1 (Loihi 1's published "
+               "figures, labelled as borrowed), or your own constants with --energy-file "
+               "FILE.toml / --energy synop=...pJ (needs " + ", ".join(P.REQUIRED_TERMS) + ")")
+        if constants:
+            why = (f"incomplete energy constants: {', '.join(missing)} missing (given: "
+                   f"{', '.join(constants)}), so no estimate is made. {ask}")
+        else:
+            why = (f"{program.target}: no published per-operation energy constants (its target "
+                   f"file has none), so no estimate is made rather than one invented. {ask}")
     label = "; ".join(labels) or f"{program.target} (no constants)"
     return constants, label, other, why
 

@@ -63,7 +63,7 @@ def _raster(program: Program, result: Any, prof: Profile) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    offset, ticks = 0, []
+    offset = 0
     budget = MAX_RASTER_POINTS
     for name, g in program.groups.items():
         s = np.asarray(result.spikes[name])[:, 0, :] != 0        # sample 0: [T, n]
@@ -75,10 +75,12 @@ def _raster(program: Program, result: Any, prof: Profile) -> Any:
                                  hovertemplate=f"{html.escape(name)}<br>step %{{x}}"
                                                f"<br>neuron %{{customdata}}<extra></extra>",
                                  customdata=n))
-        ticks.append((offset + g.size / 2, name))
         offset += g.size
+        if offset < sum(gr.size for gr in program.groups.values()):
+            fig.add_hline(y=offset - 0.5, line={"color": "#888", "width": 1, "dash": "dot"})
     dt_ms = f"; 1 step = {prof.dt * 1e3:g} ms" if prof.dt else ""
-    fig.update_layout(title="Spike raster, sample 0 (one dot = one spike)", height=420,
+    fig.update_layout(title="Spike raster, sample 0 (one mark = one spike; dotted lines "
+                            "separate the groups)", height=420,
                       xaxis_title=f"time step (0 to {prof.steps - 1}{dt_ms})",
                       yaxis_title="neuron (index across the network, groups stacked)",
                       legend_title="neuron group", margin={"t": 50})
