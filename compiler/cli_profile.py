@@ -206,9 +206,9 @@ def print_report(report: dict[str, Any], console: Any) -> None:
     console.print(table("stored per layer (weights of the blocks that feed it)", rows,
                         STRUCTURE_COLUMNS))
     if prof["cores"]:
-        console.print(table("activity per core, per sample",
-                            [(f"chip {c['chip']} core {c['core']}", c) for c in prof["cores"]],
-                            total=False))
+        cores = [(f"chip {c['chip']} core {c['core']}", c) for c in prof["cores"]]
+        console.print(table("activity per core, per sample", cores, total=False))
+        console.print(table("stored per core", cores, STRUCTURE_COLUMNS, total=False))
     else:
         console.print("per core: the program is unplaced (no partition/placement pass ran)",
                       markup=False)

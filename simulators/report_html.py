@@ -202,7 +202,7 @@ def render(program: Program, result: Any, prof: Profile, est: EnergyEstimate,
         parts.append(_mesh(prof, target).to_html(full_html=False, include_plotlyjs=False,
                                                  config={"displaylogo": False}))
         parts.append(_table([(f"chip {c['chip']} core {c['core']}", c) for c in pj["cores"]],
-                            total_last=False, cols=ACTIVITY_COLUMNS))
+                            total_last=False))
         if pj["link_traffic"]:
             rows = "".join(f"<tr><td>{esc(r['from'])}</td><td>{esc(r['to'])}</td>"
                            f"<td>{_fmt(r['spikes'])}</td></tr>"

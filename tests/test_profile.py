@@ -403,3 +403,24 @@ def test_a_sparse_block_stores_its_non_zero_weights_with_their_index():
                          sparse_entry_bits=24, max_fan_in=0, max_fan_out=0, routing_entries=0)
     net = P.profile(program, result, x, cores=cores).network
     assert net.weight_bits == 3 * 24 + 4 * 8
+
+
+def test_profile_of_a_placed_and_routed_artifact(capsys, tmp_path):
+    program, x, result = braille()
+    placed = dataclasses.replace(program, info=dict(program.info), placement={
+        "lif1.lif": {"chip": 0, "core": 0, "slice_of": "lif1.lif", "start": 0, "stop": 38},
+        "lif2": {"chip": 0, "core": 9, "slice_of": "lif2", "start": 0, "stop": 7}})
+    placed.info["routes"] = [{"source": "lif1.lif", "target": "lif2", "path": [0, 1, 9]}]
+    save_program(placed, tmp_path / "placed")
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run_cli(capsys, "profile", tmp_path / "placed", "--input", tmp_path / "x.npy",
+                             "--json", tmp_path / "p.json", "--html", tmp_path / "r.html")
+    assert code == 0, err
+    assert "activity per core" in out and "chip 0 core 9" in out
+    prof = json.loads((tmp_path / "p.json").read_text())["profile"]
+    spikes1 = int(np.count_nonzero(result.spikes["lif1.lif"])) / 4
+    assert [(c["chip"], c["core"]) for c in prof["cores"]] == [(0, 0), (0, 9)]
+    assert prof["link_traffic"] == [{"from": "0", "to": "1", "spikes": spikes1},
+                                    {"from": "1", "to": "9", "spikes": spikes1}]
+    assert prof["layers"]["lif1.lif"]["mean_hops"] == 2.0
+    assert "Spikes per core on the chip mesh" in (tmp_path / "r.html").read_text()
