@@ -146,7 +146,9 @@ def energy_model(program: Any, target: Any, args: argparse.Namespace
     return constants, label, other, why
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
     if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e12):
         return f"{int(v):,}"
     if v != v:  # nan

@@ -165,7 +165,10 @@ class Profile:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        per = lambda a: a.per_sample(self.samples)  # noqa: E731
+        def per(a: Activity) -> dict[str, Any]:  # NaN (no weights, no neurons) is no JSON: null
+            return {k: None if isinstance(v, float) and v != v else v
+                    for k, v in a.per_sample(self.samples).items()}
+
         return {
             "steps": self.steps, "samples": self.samples, "dt_s": self.dt,
             "per": "sample (counts divided by the number of samples; memory is per network)",

@@ -34,6 +34,8 @@ tr.total td { font-weight: bold; border-top: 2px solid #999; }
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
     if isinstance(v, float) and v != v:
         return "-"
     if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e12):
