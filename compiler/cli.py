@@ -660,7 +660,8 @@ def _resolve_dt(dt: float | None, graph: ir.Graph, model: Path) -> float:
 def _add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", type=Path, help="a NIR graph file (.nir)")
     p.add_argument("--target", default="loihi2", metavar="TARGET",
-                   help="a built-in chip (loihi2) or the path of a target .toml")
+                   help="a shipped chip (see `neurocc targets`; loihi2 is the one neurocc can "
+                        "compile for today) or the path of a target .toml")
     p.add_argument("--dt", type=_positive_float, default=None, metavar="SECONDS",
                    help="seconds per step; without it the model's metadata must carry 'dt'")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",

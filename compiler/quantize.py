@@ -142,13 +142,13 @@ def _quantize_matrix(wf: np.ndarray, bits: int, exp_min: int, exp_max: int, wher
 def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
              options: QuantizeOptions = QuantizeOptions()) -> Program:
     """Lower and quantize `graph` for `target` into a Program, with a per-layer report."""
-    if "loihi2.cuba_lif" not in target.neuron_models:
-        raise UnsupportedNodeError(f"target '{target.name}' has no CUBA-LIF neuron model; "
-                                   f"it offers {list(target.neuron_models)}")
     f = target.formats
     if f is None:
         raise UnsupportedNodeError(f"target '{target.name}' describes no integer formats, so neurocc "
                                    "cannot quantize for it yet (it can still be used by `neurocc fit`)")
+    if "loihi2.cuba_lif" not in target.neuron_models:
+        raise UnsupportedNodeError(f"target '{target.name}' has no CUBA-LIF neuron model; "
+                                   f"it offers {list(target.neuron_models)}")
     full = 1 << f.decay_bits
     lowered: Lowered = lower_synapses(graph)
     unknown = sorted(set(options.force) - set(lowered.groups))

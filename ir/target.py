@@ -93,9 +93,18 @@ def load_target(path: str | Path) -> TargetSpec:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise TargetSpecError(f"{path}: no such target file") from None
+    except OSError as e:
+        raise TargetSpecError(f"{path}: cannot be read as a target file ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise TargetSpecError(f"{path}: not valid TOML ({e})") from None
     where = str(path)
+    known = {"name", "description", "neuron_models", "synaptic_latency", "formats", "cores",
+             "topology", "energy"}
+    extra = sorted(k for k in data if k not in known and not isinstance(data[k], dict))
+    if extra:
+        # unknown tables are allowed (a backend's own data, e.g. [speck_memory]);
+        # unknown top-level values are typos
+        raise TargetSpecError(f"{where}: unknown field(s) {extra}; the fields are {sorted(known)}")
     fmt = data.get("formats")
     formats = None
     if fmt is not None:
