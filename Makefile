@@ -9,7 +9,7 @@ DEMO_OUT := out/demo
 LAVA_VENV := .venv-lava
 LAVA_DIR := backends/loihi2/lava
 
-.PHONY: demo test bench lava clean distclean
+.PHONY: demo test bench lava browser clean distclean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,15 @@ demo: $(STAMP) lava
 	$(NEUROCC) verify $(DEMO_OUT)/digits --input $(DEMO_OUT)/test_spikes.npy \
 		--json $(DEMO_OUT)/digits_verify.json
 	@$(VENV)/bin/python -m neurocc.compiler.demo accuracy $(DEMO_OUT)/digits
+	$(NEUROCC) profile $(DEMO_OUT)/digits --input $(DEMO_OUT)/test_spikes.npy --energy-from loihi1 \
+		--json $(DEMO_OUT)/digits_profile.json --html $(DEMO_OUT)/digits_report.html
 	@echo
 	@echo "written under $(DEMO_OUT)/:"
 	@echo "  digits/                   the Loihi 2 artifact (manifest.json, program.npz, source.nir)"
 	@echo "  digits_quantization.json  per-layer quantization report and pass timings"
 	@echo "  digits_verify.json        the verdict: emulator vs Lava and vs the float model"
+	@echo "  digits_profile.json       sparsity, synaptic operations, memory, energy (Loihi 1 constants)"
+	@echo "  digits_report.html        the same as one page: open it in a browser"
 
 # Intel's Lava (the Loihi 2 reference) needs numpy<2, so it gets its own venv;
 # neurocc talks to it through a subprocess and files, never by import.
@@ -41,7 +45,16 @@ lava: $(LAVA_VENV)/.neurocc-lava-ok
 $(LAVA_VENV)/.neurocc-lava-ok: $(LAVA_DIR)/build_venv.sh $(LAVA_DIR)/lava311_shim.py
 	bash $(LAVA_DIR)/build_venv.sh $(LAVA_VENV)
 
-test: $(STAMP) lava
+# The HTML report's test opens it in headless Chromium (Debian's package). Installed
+# where apt-get can (as root, as on CI); elsewhere that one test says why it skipped.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "could not install chromium: the HTML report test will skip"; \
+	else echo "no chromium and no apt-get as root: the HTML report test will skip"; fi
+
+test: $(STAMP) lava browser
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP)
