@@ -854,7 +854,7 @@ def run_compile(args: argparse.Namespace) -> int:
     dt = _resolve_dt(args.dt, graph, args.model)
     calibration: dict[str, float] = {}
     if args.calibrate is not None:
-        from neurocc.compiler.calibrate import calibrate
+        from neurocc.simulators.calibration import calibrate
 
         samples = _load_input_file(args.calibrate, graph)
         calibration = calibrate(graph, samples, dt, args.calibrate_percentile)

@@ -53,7 +53,7 @@ class QuantizeOptions:
     headroom: how many thresholds the 24-bit current and voltage must hold.
     weight_blocks: synapse blocks per connection (2 doubles weight precision; 1 = plain 8 bit).
     calibration: per neuron node, the peak synaptic current seen on sample inputs, in
-        thresholds (``compiler.calibrate``); sets that group's vth as large as the
+        thresholds (``simulators.calibration``, run by the driver); sets that group's vth as large as the
         24-bit current allows (more integer resolution for weights and state).
     sparse_below: store a block as sparse when its density is below this.
     """

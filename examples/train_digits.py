@@ -21,7 +21,7 @@ time-major ``[T, 360, 64]``) and ``y`` (labels); training draws fresh spike
 trains every epoch (a free data augmentation), and the reported training
 accuracy is measured on one fixed draw too. The first 256 training images of
 that draw are written to ``digits_calibration.npz`` (same layout): spike
-trains for ``neurocc.compiler.calibrate`` that are not the test set, so a
+trains for ``neurocc.simulators.calibration`` that are not the test set, so a
 deployment can be calibrated without scikit-learn.
 
 Network. 64 inputs -> Linear -> 128 LIF -> Linear -> 10 LIF -> output; the

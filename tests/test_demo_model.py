@@ -19,7 +19,7 @@ import pytest
 from neurocc import ir
 from neurocc.backends import loihi2
 from neurocc.compiler import demo
-from neurocc.compiler.calibrate import calibrate
+from neurocc.simulators.calibration import calibrate
 from neurocc.compiler.pipeline import compile_graph
 from neurocc.compiler.quantize import QuantizeOptions
 from neurocc.simulators import emulator, reference

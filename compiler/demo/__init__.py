@@ -9,7 +9,7 @@ LICENSE for the data's origin and license).
 ``load_test_set()``: the 360 test images of the fixed split as binary spike
 trains (Bernoulli rate code, one seeded draw), time-major ``uint8 [32, 360,
 64]``, and their labels. ``load_calibration_set()``: 256 TRAINING images
-encoded the same way, for ``neurocc.compiler.calibrate``, so a deployment is
+encoded the same way, for ``neurocc.simulators.calibration``, so a deployment is
 never sized on the data it is scored on.
 """
 

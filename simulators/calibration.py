@@ -1,5 +1,8 @@
 """Calibration: measure, on sample inputs, how large each neuron's current gets.
 
+A measurement of the float model, so it lives with the simulators; the
+driver hands its result to the quantize pass (passes never run simulators).
+
 The quantizer picks each group's integer threshold so that the 24-bit current
 holds the observed peak. A percentile below 100 clips rare outliers instead of
 shrinking every weight's resolution, but a current beyond the 24-bit range
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurocc.ir import Graph, QuantizationError
-from neurocc.simulators.reference import ReferenceSimulator
+from .reference import ReferenceSimulator
 
 
 def calibrate(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray], dt: float,
