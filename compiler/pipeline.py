@@ -1,6 +1,10 @@
 """The pass pipeline: a list of named passes, verified after each, with one callback.
 
-    normalize -> discretize -> quantize(target)   (partition, place & route: later)
+    normalize -> discretize -> quantize(target) -> partition(target) -> place-route(target)
+
+partition runs when the target describes its cores ([cores]), place-route
+when it also describes its mesh ([topology]); without them the Program stays
+unplaced, as before.
 
 Each pass is a frozen dataclass of options with a kebab-case ``name`` and a
 ``__call__`` that is a pure function of its input. ``compile_graph`` runs them,
@@ -17,6 +21,8 @@ from typing import Any, Callable
 from neurocc.ir import Graph, NeuroccError, Program, verify
 from neurocc.ir.target import TargetSpec
 
+from .partition import PartitionOptions, partition
+from .place_route import place_and_route
 from .quantize import Discretized, QuantizeOptions, discretize, quantize
 
 
@@ -55,16 +61,45 @@ class Quantize:
         return quantize(graph, self.target, disc, self.options)
 
 
-def default_pipeline(target: TargetSpec, dt: float, options: QuantizeOptions = QuantizeOptions()
-                     ) -> list[Any]:
-    return [Normalize(), Discretize(dt), Quantize(target, options)]
+@dataclasses.dataclass(frozen=True)
+class Partition:
+    """Cut groups into core-sized slices and assign them to cores and chips."""
+
+    target: TargetSpec
+    options: PartitionOptions = PartitionOptions()
+    name: str = "partition"
+
+    def __call__(self, program: Program) -> Program:
+        return partition(program, self.target, self.options)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlaceRoute:
+    """Place cores on the chip meshes and route every inter-core spike (X then Y)."""
+
+    target: TargetSpec
+    name: str = "place-route"
+
+    def __call__(self, program: Program) -> Program:
+        return place_and_route(program, self.target)
+
+
+def default_pipeline(target: TargetSpec, dt: float, options: QuantizeOptions = QuantizeOptions(),
+                     partition_options: PartitionOptions = PartitionOptions()) -> list[Any]:
+    passes: list[Any] = [Normalize(), Discretize(dt), Quantize(target, options)]
+    if target.cores is not None:
+        passes.append(Partition(target, partition_options))
+        if target.topology is not None:
+            passes.append(PlaceRoute(target))
+    return passes
 
 
 def compile_graph(graph: Graph, target: TargetSpec, dt: float,
                   options: QuantizeOptions = QuantizeOptions(), *, source_hash: str = "",
-                  on_pass: Callable[[str, Any, float], None] | None = None) -> Program:
+                  on_pass: Callable[[str, Any, float], None] | None = None,
+                  partition_options: PartitionOptions = PartitionOptions()) -> Program:
     """Run the default pipeline; the Program's pass log names every pass and its options."""
-    passes = default_pipeline(target, dt, options)
+    passes = default_pipeline(target, dt, options, partition_options)
     log: list[str] = []
     value: Any = graph
     for p in passes:
