@@ -70,7 +70,8 @@ def test_compile_braille_writes_the_artifact_and_the_source(capsys, tmp_path):
     assert "lif1.lif -> lif2" in stdout
     report = json.loads((tmp_path / "q.json").read_text())
     assert set(report["quantization"]["groups"]) == {"lif1.lif", "lif2"}
-    assert [p["name"] for p in report["passes"]] == ["normalize", "discretize", "quantize"]
+    assert [p["name"] for p in report["passes"]] == ["normalize", "discretize", "quantize",
+                                                     "partition", "place-route"]
     # no staging directory left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["braille", "q.json"]
 
