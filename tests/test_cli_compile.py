@@ -16,26 +16,12 @@ import pytest
 from neurocc import ir
 from neurocc.compiler import verification as V
 from neurocc.compiler.cli import main, parse_force
+from cli_helpers import assert_user_error, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nir-paper"
 BRAILLE = FIXTURES / "braille_noDelay_bias_zero.nir"
 LIF_NORSE = FIXTURES / "lif_norse.nir"
 LAVA_CSV = FIXTURES / "lif_lava_cpu_fixed.csv"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code: int, err: str, *needles: str) -> None:
-    """Exit 2, one 'error:' line naming the problem, no traceback."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1, err
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in {err!r}"
 
 
 def compile_braille(capsys, out: Path, *extra: object) -> str:

@@ -25,6 +25,7 @@ from neurocc.compiler.pipeline import compile_graph
 from neurocc.ir import InputPort, NeuronGroup, OutputPort, Program, SynapseBlock, load, save_program
 from neurocc.simulators import profile as P
 from neurocc.simulators.emulator import Emulator
+from cli_helpers import assert_user_error, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nir-paper"
 BRAILLE = FIXTURES / "braille_noDelay_bias_zero.nir"
@@ -269,20 +270,6 @@ def artifact(tmp_path_factory) -> tuple[Path, Path]:
     save_program(program, d / "braille")
     np.save(d / "x.npy", x)
     return d / "braille", d / "x.npy"
-
-
-def run_cli(capsys, *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    assert len([ln for ln in err.splitlines() if ln.startswith("error: ")]) == 1, err
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in {err!r}"
 
 
 def test_profile_command_prints_tables_and_writes_json(capsys, artifact, tmp_path):

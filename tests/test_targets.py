@@ -20,25 +20,11 @@ from neurocc.backends import TARGETS, loihi2, speck, spinnaker2, xylo
 from neurocc.compiler.cli import main
 from neurocc.ir.errors import TargetSpecError
 from neurocc.ir.target import load_target
+from cli_helpers import assert_user_error, run_cli
 
 BRAILLE = Path(__file__).parent / "fixtures" / "nir-paper" / "braille_noDelay_bias_zero.nir"
 SHIPPED = {"loihi2": loihi2.SPEC_PATH, "xylo_audio2": xylo.SPEC_PATH,
            "speck": speck.SPEC_PATH, "spinnaker2": spinnaker2.SPEC_PATH}
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code: int, err: str, *needles: str) -> None:
-    """Exit 2, exactly one 'error:' line naming the problem, no traceback."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1, err
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in {err!r}"
 
 
 # --- the registry and every shipped TOML --------------------------------------
