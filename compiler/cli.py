@@ -887,7 +887,9 @@ def run_compile(args: argparse.Namespace) -> int:
         report = {"model": str(args.model), "target": target.name, "dt": dt,
                   "artifact": str(args.output), "source_hash": source_hash,
                   "pass_log": program.pass_log, "passes": timings,
-                  "quantization": program.info.get("quantization", {})}
+                  "quantization": program.info.get("quantization", {}),
+                  "resources": program.info.get("resources"),
+                  "routing": program.info.get("routing")}
         text = json.dumps(report, indent=2, default=str) + "\n"
         _write_atomically(args.report, lambda f: f.write(text.encode()), suffix=".json.tmp")
     latency = program.semantics.get("output_latency_steps", {})
@@ -896,6 +898,7 @@ def run_compile(args: argparse.Namespace) -> int:
     console.print(f"wrote {args.output}/: manifest.json, program.npz, source.nir "
                   f"({source_hash[:19]}...)" + (f"; report {args.report}" if args.report else ""),
                   markup=False)
+    print_resources(program)
     return 0
 
 
@@ -925,6 +928,219 @@ register(Command(
            "one.",
     add_arguments=_add_compile_arguments,
     run=run_compile,
+))
+
+
+# --- resources (compile) and fit -------------------------------------------------------
+
+
+def _bar(fraction: float) -> Any:
+    from rich.progress_bar import ProgressBar
+
+    return ProgressBar(total=1.0, completed=min(fraction, 1.0), width=24)
+
+
+def print_resources(program: ir.Program) -> None:
+    """What the partition used of the target's cores: shown when the target has [cores]."""
+    from rich.table import Table
+    from rich.text import Text
+
+    res = program.info.get("resources")
+    if not res:
+        return
+    console = _console()
+    per_chip = ", ".join(f"chip {h}: {n}" for h, n in enumerate(res["cores_per_chip"]) if n)
+    console.print(f"resources on {res['target']}: {res['cores_used']} cores on "
+                  f"{res['chips_used']} chip(s) ({per_chip}); assignment: {res['strategy']}",
+                  markup=False)
+    t = Table(title="per-core resources (the fullest core, and the mean over used cores)",
+              title_justify="left")
+    for col in ("resource", "limit", "max", "mean", "fullest core"):
+        t.add_column(col, justify="left" if col in ("resource", "fullest core") else "right",
+                     no_wrap=True)
+    for name, u in res["utilization"].items():
+        frac = u["max_fraction"]
+        cell: Any = "no limit"
+        if frac is not None:
+            cell = Table.grid(padding=(0, 1))
+            cell.add_row(_bar(frac), f"{100 * frac:5.1f} %")
+        t.add_row(name, "-" if u["limit"] is None else str(u["limit"]), str(u["max"]),
+                  f"{u['mean']:.1f}", cell)
+    console.print(t)
+    t = Table(title="layers: slices and the limit that sets their size", title_justify="left")
+    for col in ("layer", "neurons", "slices", "slice size", "binding", "why"):
+        t.add_column(col, justify="right" if col in ("neurons", "slices", "slice size")
+                     else "left", no_wrap=col != "why")
+    for name, layer in res["layers"].items():
+        t.add_row(Text(name), str(layer["neurons"]), str(layer["slices"]),
+                  str(layer["slice_size"]), layer["binding"], Text(layer["why"]))
+    console.print(t)
+    e, tr = res["edges"], res["traffic"]
+    console.print(f"slice edges: {e['slice_edges']}, of which {e['inter_core']} between cores and "
+                  f"{e['inter_chip']} between chips; expected spikes per step between cores "
+                  f"{tr['inter_core_spikes_per_step']:.4g}, between chips "
+                  f"{tr['inter_chip_spikes_per_step']:.4g} (rates: {res['rates']['source']})",
+                  markup=False)
+    routing = program.info.get("routing")
+    if routing:
+        busy = routing["busiest_link"]
+        where = ("none (no spike leaves its core)" if busy is None else
+                 f"{tuple(busy['from'])} -> {tuple(busy['to'])} with {busy['load']:.4g} "
+                 f"spikes/step" + (" (between chips)" if busy["inter_chip"] else ""))
+        console.print(f"routes: {routing['routes']} (X then Y), mean {routing['mean_hops']:.2f} "
+                      f"hops, at most {routing['max_hops']}; busiest link {where}", markup=False)
+
+
+def _target_list(text: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of targets")
+    return list(dict.fromkeys(items))
+
+
+def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
+    from neurocc.compiler.partition import STRATEGIES
+
+    p.add_argument("model", metavar="MODEL", type=Path, help="a NIR graph file (.nir)")
+    p.add_argument("--target", type=_target_list, default=["loihi2"], metavar="LIST",
+                   help="comma-separated shipped target names or target .toml paths")
+    p.add_argument("--dt", type=_positive_float, default=None, metavar="SECONDS",
+                   help="seconds per step, to quantize for targets neurocc can quantize for; "
+                        "without it (and no dt in the model) those are estimated from the "
+                        "float graph like the others")
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                   help="how slices are assigned to chips: METIS on the spike-traffic graph, "
+                        "program-order filling, or both keeping the better")
+    p.add_argument("--activity", type=Path, default=None, metavar="RUN.npz",
+                   help="spike rates per group from a run (`neurocc run` output: "
+                        "spikes.GROUP arrays) to weigh the traffic; default: every neuron "
+                        "spikes every step")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE",
+                   help="also write every row, with the full resource report, as JSON")
+
+
+def fit_target(graph: ir.Graph, target: Any, dt: float | None, options: Any) -> dict[str, Any]:
+    """One row of `neurocc fit`: does the model fit `target`, and what does it use."""
+    from neurocc.compiler.partition import Structure, plan_partition
+    from neurocc.compiler.pipeline import Discretize, Normalize, Quantize
+
+    row: dict[str, Any] = {"target": target.name, "fits": None, "cores": None, "chips": None,
+                           "binding": {}, "failures": [], "message": "", "basis": ""}
+    if target.cores is None:
+        row["message"] = "the target file has no [cores] table: capacities unknown"
+        return row
+    quantizable = target.formats is not None and "loihi2.cuba_lif" in target.neuron_models
+    try:
+        if quantizable and dt is not None:
+            value: Any = graph
+            for p in (Normalize(), Discretize(dt), Quantize(target)):
+                value = p(value)
+            structure = Structure.from_program(value)
+            row["basis"] = "quantized program"
+        else:
+            structure = Structure.from_graph(graph)
+            row["basis"] = "float graph (one block per connection)"
+        plan = plan_partition(structure, target, options)
+    except ir.CapacityError as e:
+        row["fits"] = False
+        row["failures"] = getattr(e, "failures", [])
+        row["message"] = str(e)
+        return row
+    except ir.NeuroccError as e:
+        row["message"] = f"{type(e).__name__}: {e}"
+        return row
+    report = plan.report
+    row.update(fits=True, cores=report["cores_used"], chips=report["chips_used"],
+               binding={g: layer["binding"] for g, layer in report["layers"].items()},
+               resources=report)
+    return row
+
+
+def _print_fit(rows: list[dict[str, Any]], model: Path) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    t = Table(title=Text(f"does {model} fit?"), title_justify="left")
+    for col in ("target", "fits", "cores", "chips", "binding constraint (layer: limit)",
+                "what fails"):
+        t.add_column(col, justify="right" if col in ("cores", "chips") else "left",
+                     no_wrap=col in ("target", "fits", "cores", "chips"))
+    for r in rows:
+        fits = {True: "yes", False: "NO", None: "?"}[r["fits"]]
+        split = {g: b for g, b in r["binding"].items() if b != "none"}
+        binding = ("; ".join(f"{g}: {b}" for g, b in split.items()) if split else
+                   "- (every layer fits one core)" if r["fits"] else "-")
+        fails = "-"
+        if r["fits"] is False:
+            fails = "; ".join(f"{f['layer'] or '-'}: {f['limit']}" for f in r["failures"]) \
+                or r["message"].splitlines()[0]
+        elif r["fits"] is None:
+            fails = r["message"]
+        t.add_row(Text(r["target"]), fits, "-" if r["cores"] is None else str(r["cores"]),
+                  "-" if r["chips"] is None else str(r["chips"]), Text(binding), Text(fails))
+    console.print(t)
+    for r in rows:
+        if r["fits"] is False:
+            console.print(f"{r['target']}: {r['message']}", markup=False)
+    bases = sorted({r["basis"] for r in rows if r["basis"]})
+    if bases:
+        console.print("estimated from: " + "; ".join(
+            f"{b} ({', '.join(r['target'] for r in rows if r['basis'] == b)})" for b in bases),
+            markup=False)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    from neurocc.compiler.partition import PartitionOptions, activity_from_spikes
+
+    if args.json is not None:
+        _check_writable_dir(args.json)
+    if not args.model.is_file():
+        raise UsageError(f"{args.model}: no such file (MODEL)")
+    graph = ir.load(args.model)
+    targets = [resolve_target(name) for name in args.target]
+    try:
+        dt: float | None = _resolve_dt(args.dt, graph, args.model)
+    except UsageError:
+        dt = None
+    activity = None
+    if args.activity is not None:
+        try:
+            with np.load(args.activity, allow_pickle=False) as z:
+                activity = activity_from_spikes({k: z[k] for k in z.files
+                                                 if k.startswith("spikes.")})
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{args.activity}: not a readable .npz ({e})") from None
+        if not activity:
+            raise UsageError(f"{args.activity}: has no 'spikes.GROUP' arrays; give the .npz "
+                             "that `neurocc run` writes")
+    options = PartitionOptions(strategy=args.strategy, activity=activity)
+    rows = [fit_target(graph, t, dt, options) for t in targets]
+    _print_fit(rows, args.model)
+    if args.json is not None:
+        text = json.dumps({"model": str(args.model), "dt": dt, "targets": rows}, indent=2,
+                          default=str) + "\n"
+        _write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+    return 0
+
+
+register(Command(
+    name="fit",
+    help="check whether a model fits one or several chips, and what limits it",
+    description="Partition a model against each target's per-core limits (neurons, synapse "
+                "memory, fan-in, fan-out, routing entries) and chip count, without writing an "
+                "artifact. A target neurocc can quantize for (and a dt) is measured on the "
+                "quantized program; any other target from the float graph's structure "
+                "(neurons per layer, synapses, weights at the core's dense_weight_bits). One row "
+                "per target: fits or not, cores and chips used, the limit that sets each split "
+                "layer's slice size, and for a target it does not fit the layer and limit that "
+                "fail (the full message, with the smallest changes that would fit, follows).",
+    epilog="examples:\n"
+           "  neurocc fit tests/fixtures/nir-paper/cnn_sinabs.nir --target "
+           "loihi2,speck,spinnaker2,xylo_audio2 --dt 1\n"
+           "  neurocc fit model.nir --target loihi2,mychip.toml --dt 1e-4 --json fit.json",
+    add_arguments=_add_fit_arguments,
+    run=run_fit,
 ))
 
 

@@ -329,28 +329,38 @@ def _fix_weight_bits(limits: CoreLimits) -> str:
     return f"{limits.dense_weight_bits}-bit dense weights / {limits.sparse_entry_bits}-bit sparse entries"
 
 
-def _single_neuron_problems(slicer: _GroupSlicer) -> list[str]:
+def capacity_error(header: str, problems: list[tuple[str, str, str]]) -> CapacityError:
+    """One CapacityError listing every problem; ``.failures`` keeps (layer, limit) of each."""
+    if len(problems) == 1 and not header:
+        err = CapacityError(problems[0][2])
+    else:
+        err = CapacityError(header + "\n" + "\n".join(f"  - {m}" for _, _, m in problems))
+    err.failures = [{"layer": layer, "limit": limit} for layer, limit, _ in problems]
+    return err
+
+
+def _single_neuron_problems(slicer: _GroupSlicer) -> list[tuple[str, str, str]]:
     """Neurons that fit no core on their own, with the smallest change that would fit."""
     st = slicer.evaluate(slicer.n)
     c, out = slicer.cores, []
     if st.usage["fan_in"] > 1:
         i = int(np.argmax(st.fan_in))
         over = int((st.fan_in > c.max_fan_in).sum())
-        out.append(f"layer '{slicer.name}': neuron {i} has a fan-in of {int(st.fan_in[i])} source "
+        out.append((slicer.name, "max_fan_in", f"layer '{slicer.name}': neuron {i} has a fan-in of {int(st.fan_in[i])} source "
                    f"neurons ({over} neuron(s) above the limit); a core takes at most "
                    f"{c.max_fan_in} (max_fan_in). Smallest changes: prune each neuron's inputs to "
                    f"{c.max_fan_in} sources ({int(st.fan_in[i]) - c.max_fan_in} fewer for neuron "
-                   f"{i}), or a chip whose cores take {int(st.fan_in[i])} inputs")
+                   f"{i}), or a chip whose cores take {int(st.fan_in[i])} inputs"))
     if st.usage["synapse_memory_bits"] > 1:
         i = int(np.argmax(st.memory))
         syn = int(st.synapses[i])
         need = int(st.memory[i])
         bits = c.synapse_memory_bits // max(syn, 1)
-        out.append(f"layer '{slicer.name}': neuron {i} needs {need} bits of synapse memory "
+        out.append((slicer.name, "synapse_memory_bits", f"layer '{slicer.name}': neuron {i} needs {need} bits of synapse memory "
                    f"({syn} synapses at {_fix_weight_bits(c)}); a core holds "
                    f"{c.synapse_memory_bits} (synapse_memory_bits). Smallest changes: at most "
                    f"{bits} bits per stored synapse, or prune it to "
-                   f"{c.synapse_memory_bits // max(need // max(syn, 1), 1)} synapses")
+                   f"{c.synapse_memory_bits // max(need // max(syn, 1), 1)} synapses"))
     return out
 
 
@@ -452,8 +462,7 @@ def slice_network(structure: Structure, cores: CoreLimits,
     slicers = {g: _GroupSlicer(g, n, incoming[g], cores) for g, n in structure.groups.items()}
     problems = [msg for s in slicers.values() if s.n for msg in _single_neuron_problems(s)]
     if problems:
-        raise CapacityError("the network does not fit the target's cores:\n"
-                            + "\n".join(f"  - {p}" for p in problems))
+        raise capacity_error("the network does not fit the target's cores:", problems)
     k = {g: (s.search() if s.n else 1) for g, s in slicers.items()}
     dest_limit = min(_limit(cores.max_fan_out), _limit(cores.routing_entries))
     dest_bound: set[str] = set()
@@ -475,11 +484,10 @@ def slice_network(structure: Structure, cores: CoreLimits,
             k[g] = _search_dest(structure, slicers[g], k, dest_limit)
             dest_bound.add(g)
     else:
-        problems.append("fan-out / routing entries: cutting the layers finer did not bring every "
-                        f"core under {int(dest_limit)} destinations")
+        problems.append(("", "max_fan_out", "fan-out / routing entries: cutting the layers finer "
+                         f"did not bring every core under {int(dest_limit)} destinations"))
     if problems:
-        raise CapacityError("the network does not fit the target's cores:\n"
-                            + "\n".join(f"  - {p}" for p in problems))
+        raise capacity_error("the network does not fit the target's cores:", problems)
     names, group, start, stop = [], [], [], []
     neurons, memory, fan_in, synapses = [], [], [], []
     dense: dict[tuple[str, int], bool] = {}
@@ -512,17 +520,19 @@ def slice_network(structure: Structure, cores: CoreLimits,
 
 
 def _fan_out_problems(structure: Structure, per_neuron: dict[str, np.ndarray], limit: float,
-                      cores: CoreLimits) -> list[str]:
+                      cores: CoreLimits) -> list[tuple[str, str, str]]:
     out = []
     for g, d in per_neuron.items():
         if d.size and d.max() > limit:
             i = int(np.argmax(d))
-            out.append(f"layer '{g}': neuron {i} sends to {int(d[i])} slices of other layers, "
+            field = ("max_fan_out" if _limit(cores.max_fan_out) <= _limit(cores.routing_entries)
+                     else "routing_entries")
+            out.append((g, field, f"layer '{g}': neuron {i} sends to {int(d[i])} slices of other layers, "
                        f"each on its own core; a core may send to at most {int(limit)} cores "
                        f"(max_fan_out {cores.max_fan_out}, routing_entries "
                        f"{cores.routing_entries}). Smallest changes: connect it to fewer "
                        "neurons, or a chip whose cores take more neurons so its targets need "
-                       "fewer cores")
+                       "fewer cores"))
     return out
 
 
@@ -761,11 +771,12 @@ def _check_cores(per_core: list[dict[str, Any]], cores: CoreLimits) -> None:
         for r in RESOURCES:
             limit = getattr(cores, LIMIT_FIELD[r])
             if limit and c[r] > limit:
-                problems.append(f"chip {c['chip']} core {c['core']} ({', '.join(c['slices'])}): "
-                                f"{r} {c[r]} > {LIMIT_FIELD[r]} {limit}")
+                layer = c["slices"][0].rpartition("@")[0] or c["slices"][0]
+                problems.append((layer, LIMIT_FIELD[r],
+                                 f"chip {c['chip']} core {c['core']} ({', '.join(c['slices'])}): "
+                                 f"{r} {c[r]} > {LIMIT_FIELD[r]} {limit}"))
     if problems:
-        raise CapacityError("cores over their limits after assignment:\n"
-                            + "\n".join(f"  - {p}" for p in problems))
+        raise capacity_error("cores over their limits after assignment:", problems)
 
 
 # --- the whole partition: plan, then rewrite the Program ---------------------------------
@@ -865,7 +876,7 @@ def _too_many_chips(structure: Structure, sg: SliceGraph, binding: dict[str, tup
                  f"{spare} fewer cores there means about "
                  f"{min(structure.groups[biggest], spare * structure.groups[biggest] // per_layer[biggest])}"
                  " fewer neurons, or a chip whose cores hold more")
-    return CapacityError("\n".join(lines))
+    return capacity_error("", [(top[0], "max_chips", "\n".join(lines))])
 
 
 def _report(structure: Structure, sg: SliceGraph, binding: dict[str, tuple[str, str]],
@@ -930,14 +941,14 @@ def _check_exact_split(program: Program, sg: SliceGraph) -> None:
             continue
         w = np.asarray(b.weights).astype(np.int64)
         if np.any(w % (1 << -b.weight_exp)) or np.any(np.abs(w) > 255):
-            problems.append(f"block '{b.name}' (weight_exp {b.weight_exp}) would be split across "
-                            f"{sg.count[b.source]} slices of '{b.source}'")
+            problems.append((b.target, "weight_exp",
+                             f"block '{b.name}' (weight_exp {b.weight_exp}) would be split across "
+                             f"{sg.count[b.source]} slices of '{b.source}'"))
     if problems:
-        raise CapacityError(
-            "splitting these blocks by source would change the chip's rounding (each part's "
-            "sum is shifted right on its own):\n" + "\n".join(f"  - {p}" for p in problems)
-            + "\n  Requantize so the exponents are >= 0 (e.g. a larger --vth), or use a "
-              "target whose cores hold the whole source layer")
+        problems.append(("", "weight_exp", "requantize so the exponents are >= 0 (e.g. a larger "
+                         "--vth), or use a target whose cores hold the whole source layer"))
+        raise capacity_error("splitting these blocks by source would change the chip's rounding "
+                             "(each part's sum is shifted right on its own):", problems)
 
 
 def partition(program: Program, target: TargetSpec,
