@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from neurocc import ir
+from neurocc.ir.inputs import check_inputs
 
 RECURRENCE_RULE = ("an edge that closes a cycle carries its source's value from the previous "
                    "time step (zero at the first step); every other edge carries the current "
@@ -1179,26 +1180,7 @@ def load_program_inputs(path: Path, program: ir.Program) -> dict[str, np.ndarray
                 raise UsageError(f"{path}: has arrays {sorted(data.files)}, expected one per "
                                  f"input: {names}")
             arrays = {k: data[k] for k in data.files}
-    lead = None
-    for p in ports:
-        arr = arrays[p.name]
-        want = f"[T, B, {', '.join(map(str, p.shape))}]"
-        if arr.dtype.kind not in "biuf":
-            raise UsageError(f"{path}: input '{p.name}' has dtype {arr.dtype}; expected spikes "
-                             "as bool, int or float (any non-zero value is one spike)")
-        if arr.ndim != 2 + len(p.shape) or tuple(arr.shape[2:]) != tuple(p.shape):
-            raise UsageError(f"{path}: input '{p.name}' has shape {list(arr.shape)}; expected "
-                             f"time-major {want} (steps, batch, then the input's shape)")
-        if arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise UsageError(f"{path}: input '{p.name}' has shape {list(arr.shape)}; T and B "
-                             "must be at least 1")
-        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            raise UsageError(f"{path}: input '{p.name}' contains NaN or infinite values")
-        if lead is not None and arr.shape[:2] != lead:
-            raise UsageError(f"{path}: inputs disagree on [T, B]: {list(lead)} vs "
-                             f"{list(arr.shape[:2])}")
-        lead = arr.shape[:2]
-    return arrays
+    return check_inputs({p.name: p.shape for p in ports}, arrays, where=str(path))
 
 
 def _require_lava(program: ir.Program) -> Path:
