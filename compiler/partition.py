@@ -226,6 +226,10 @@ class _SliceStats:
         return all(u <= 1.0 for u in self.usage.values())
 
 
+class _NoCut(Exception):
+    """No cut of a group passes every check (raised only for an `extra` check)."""
+
+
 class _GroupSlicer:
     """Evaluates a cut of one group into k slices against neurons, memory, fan-in."""
 
@@ -299,23 +303,53 @@ class _GroupSlicer:
         k = max(k, math.ceil(total / self.limits["synapse_memory_bits"]))
         return min(k, self.n)
 
+    def guess(self, k: int) -> int:
+        """Slices likely to fit, from an infeasible cut into k: the next cut to try.
+
+        Neurons and memory grow with the slice; fan-in saturates, modelled as r
+        neurons drawing their f inputs at random from the U sources of the layer:
+        U (1 - (1 - f/U)^r) distinct inputs.
+        """
+        st = self.evaluate(k)
+        out = k + 1
+        for r in ("neurons", "synapse_memory_bits"):
+            out = max(out, math.ceil(k * st.usage[r]))
+        limit = self.limits["fan_in"]
+        if st.usage["fan_in"] > 1:
+            total = sum(int(np.count_nonzero(np.diff(c)) + 1) if c.size else 0
+                        for c, _ in self.merged.values())
+            f = float(self.evaluate(self.n).fan_in.mean()) if self.n <= 1 << 22 else 1.0
+            if 0 < f < total and limit < total:
+                r = math.log(1 - limit / total) / math.log(1 - f / total)
+                out = max(out, math.ceil(self.n / max(r, 1.0)))
+            else:
+                out = max(out, math.ceil(k * st.usage["fan_in"]))
+        return min(self.n, out)
+
     def search(self, k_min: int = 1, extra: Any = None) -> int:
-        """The fewest slices >= k_min that fit (and pass `extra(k)` if given)."""
+        """The fewest slices >= k_min that fit (and pass `extra(k)` if given).
+
+        A first cut from the lower bound, then a guess from what broke, then
+        steps up (10 %, growing) to a cut that fits, then down by bisection.
+        Each try is exact, O(synapses); the guess only saves tries.
+        """
         ok = lambda k: self.evaluate(k).ok and (extra is None or extra(k))  # noqa: E731
         k = min(self.n, max(k_min, self.lower_bound()))
         if ok(k):
             return k
         lo = k
-        while True:
-            worst = max(self.evaluate(k).usage.values())
-            grow = min(max(worst, 1.25), 4.0)
-            k = min(self.n, max(k + 1, math.ceil(k * grow)))
-            if ok(k):
-                hi = k
-                break
-            if k == self.n:  # cannot happen once single neurons were checked
-                raise AssertionError(f"group {self.name}: no cut fits")
+        k = max(lo + 1, self.guess(lo))
+        step = 1.1
+        while not ok(k):
+            if k >= self.n:  # only with `extra`: single neurons were checked before
+                raise _NoCut(self.name)
             lo = k
+            k = min(self.n, max(k + 1, math.ceil(k * step)))
+            step = min(step * 1.5, 4.0)
+        hi = k
+        if hi - lo > 1 and not ok(hi - 1):  # the guess was right: done in three tries
+            return hi
+        hi = hi - 1 if hi - lo > 1 else hi
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if ok(mid):
@@ -465,6 +499,8 @@ def slice_network(structure: Structure, cores: CoreLimits,
         raise capacity_error("the network does not fit the target's cores:", problems)
     k = {g: (s.search() if s.n else 1) for g, s in slicers.items()}
     dest_limit = min(_limit(cores.max_fan_out), _limit(cores.routing_entries))
+    dest_field = ("max_fan_out" if _limit(cores.max_fan_out) <= _limit(cores.routing_entries)
+                  else "routing_entries")
     dest_bound: set[str] = set()
     for _ in range(16):
         first, at = {}, 0
@@ -480,11 +516,21 @@ def slice_network(structure: Structure, cores: CoreLimits,
         # cut further the groups with a slice that reaches too many slices
         bad = {g for g in structure.groups if
                dest[first[g]:first[g] + k[g]].max(initial=0) > dest_limit}
-        for g in bad:
-            k[g] = _search_dest(structure, slicers[g], k, dest_limit)
+        for g in sorted(bad):
+            try:
+                k[g] = _search_dest(structure, slicers[g], k, dest_limit)
+            except _NoCut:
+                problems.append((g, dest_field, (
+                    f"layer '{g}': even one neuron per slice, a slice would send to more than "
+                    f"{int(dest_limit)} cores (max_fan_out {cores.max_fan_out}, routing_entries "
+                    f"{cores.routing_entries}): cutting it also cuts the layers it feeds "
+                    "(itself, when recurrent). Smallest changes: fewer connections, or a chip "
+                    "with more routing entries per core")))
             dest_bound.add(g)
+        if problems:
+            break
     else:
-        problems.append(("", "max_fan_out", "fan-out / routing entries: cutting the layers finer "
+        problems.append(("", dest_field, "fan-out / routing entries: cutting the layers finer "
                          f"did not bring every core under {int(dest_limit)} destinations"))
     if problems:
         raise capacity_error("the network does not fit the target's cores:", problems)
@@ -512,8 +558,6 @@ def slice_network(structure: Structure, cores: CoreLimits,
     graph = SliceGraph(names, group, cat(start), cat(stop), cat(neurons), cat(memory),
                        cat(fan_in), cat(synapses), dest, src, dst, weight, axons, first, count,
                        dense)
-    dest_field = ("max_fan_out" if _limit(cores.max_fan_out) <= _limit(cores.routing_entries)
-                  else "routing_entries")
     binding = {g: _binding(slicers[g], k[g], dest_field if g in dest_bound else None)
                for g in structure.groups}
     return graph, binding
@@ -733,9 +777,12 @@ def core_resources(structure: Structure, sg: SliceGraph, a: Assignment) -> list[
     members: list[list[int]] = [[] for _ in range(m)]
     for u in range(n):
         members[ci[u]].append(u)
+    incoming: dict[str, list[Pattern]] = {}
+    for p in structure.patterns:
+        incoming.setdefault(p.target, []).append(p)
     for c, us in enumerate(members):
         if len(us) > 1:  # slices sharing a core may share sources
-            fan_in[c] = _union_fan_in(structure, sg, us)
+            fan_in[c] = _union_fan_in(incoming, sg, us)
     # destinations: distinct (core, destination core), and (slice, destination core)
     if sg.src.size:
         pair = np.unique(ci[sg.src] * m + ci[sg.dst])
@@ -754,15 +801,14 @@ def core_resources(structure: Structure, sg: SliceGraph, a: Assignment) -> list[
     return out
 
 
-def _union_fan_in(structure: Structure, sg: SliceGraph, slices: list[int]) -> int:
-    seen: set[tuple[str, int]] = set()
+def _union_fan_in(incoming: dict[str, list[Pattern]], sg: SliceGraph, slices: list[int]) -> int:
+    seen: dict[str, list[np.ndarray]] = {}
     for u in slices:
-        g, a, b = sg.group[u], sg.start[u], sg.stop[u]
-        for p in structure.patterns:
-            if p.target == g:
-                inside = (p.rows >= a) & (p.rows < b)
-                seen.update((p.source, int(c)) for c in np.unique(p.cols[inside]))
-    return len(seen)
+        a, b = sg.start[u], sg.stop[u]
+        for p in incoming.get(sg.group[u], []):
+            inside = (p.rows >= a) & (p.rows < b)
+            seen.setdefault(p.source, []).append(p.cols[inside])
+    return sum(int(np.unique(np.concatenate(c)).size) for c in seen.values())
 
 
 def _check_cores(per_core: list[dict[str, Any]], cores: CoreLimits) -> None:

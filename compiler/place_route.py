@@ -141,40 +141,47 @@ def _path(sx: int, sy: int, dx: int, dy: int) -> list[list[int]]:
     return path
 
 
-def placement_permutation(core_traffic: np.ndarray, chip_of_core: np.ndarray,
-                          local_of_core: np.ndarray, t: Topology
+def placement_permutation(src: np.ndarray, dst: np.ndarray, load: np.ndarray,
+                          chip_of_core: np.ndarray, local_of_core: np.ndarray, t: Topology
                           ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """New (chip, core) of every used core: chips placed on the chip mesh, cores on theirs.
 
-    `core_traffic` [m, m]: spikes per step between used cores (dense; m is at most
-    cores_per_chip x max_chips of a placed program).
+    The traffic is given sparse, as (source core, destination core, spikes per step)
+    over the used cores 0..m-1, so a placement of thousands of cores needs no m x m
+    matrix: only chips x chips and, per chip, its cores x cores.
     """
-    m = len(core_traffic)
+    m = len(chip_of_core)
     chips = int(chip_of_core.max(initial=-1)) + 1
-    onehot = np.zeros((m, chips))
-    onehot[np.arange(m), chip_of_core] = 1
-    chip_traffic = onehot.T @ core_traffic @ onehot
+    cs, cd = chip_of_core[src], chip_of_core[dst]
+    chip_traffic = np.zeros((chips, chips))
+    np.add.at(chip_traffic, (cs, cd), load)
     np.fill_diagonal(chip_traffic, 0)
     chip_pos = place_on_mesh(chip_traffic, t.chip_mesh[0] * t.chip_mesh[1], t.chip_mesh)
     new_chip = chip_pos[chip_of_core]
     new_core = np.empty(m, np.int64)
+    inside = np.flatnonzero((cs == cd) & (src != dst))
+    by_chip = inside[np.argsort(cs[inside], kind="stable")]
+    starts = np.searchsorted(cs[by_chip], np.arange(chips + 1))
     for h in range(chips):
         members = np.flatnonzero(chip_of_core == h)
         members = members[np.argsort(local_of_core[members], kind="stable")]
-        sub = core_traffic[np.ix_(members, members)].copy()
-        np.fill_diagonal(sub, 0)
+        local = np.full(m, -1, np.int64)
+        local[members] = np.arange(members.size)
+        r = by_chip[starts[h]:starts[h + 1]]
+        sub = np.zeros((members.size, members.size))
+        np.add.at(sub, (local[src[r]], local[dst[r]]), load[r])
         new_core[members] = place_on_mesh(sub, t.cores_per_chip, t.core_mesh)
-    before = _global_cost(core_traffic, chip_of_core * t.cores_per_chip + local_of_core, t)
-    after = _global_cost(core_traffic, new_chip * t.cores_per_chip + new_core, t)
+    before = _global_cost(src, dst, load, chip_of_core * t.cores_per_chip + local_of_core, t)
+    after = _global_cost(src, dst, load, new_chip * t.cores_per_chip + new_core, t)
     if after > before:  # keep the partition's own numbering when placement cannot beat it
         new_chip, new_core, after = chip_of_core.copy(), local_of_core.copy(), before
     return new_chip, new_core, {"load_x_hops_before": before, "load_x_hops_after": after}
 
 
-def _global_cost(traffic: np.ndarray, global_core: np.ndarray, t: Topology) -> float:
+def _global_cost(src: np.ndarray, dst: np.ndarray, load: np.ndarray, global_core: np.ndarray,
+                 t: Topology) -> float:
     x, y = _xy(global_core, t)
-    d = np.abs(x[:, None] - x[None, :]) + np.abs(y[:, None] - y[None, :])
-    return float((traffic * d).sum())
+    return float((load * (np.abs(x[src] - x[dst]) + np.abs(y[src] - y[dst]))).sum())
 
 
 def _route_summary(routes: Routes, t: Topology, entries_limit: int) -> dict[str, Any]:
@@ -247,11 +254,8 @@ def place_and_route(program: Program, target: TargetSpec) -> Program:
     src = np.array([k[0] for k in keys], np.int64)
     dst_id = np.array([k[1] for k in keys], np.int64)
     load = np.array([float(reach[k].sum()) * rate[k[0]] for k in keys])
-    m = len(used)
-    traffic = np.zeros((m, m))
-    np.add.at(traffic, (core_id[src], dst_id), load)
     new_chip_of, new_core_of, cost = placement_permutation(
-        traffic, used // t.cores_per_chip, used % t.cores_per_chip, t)
+        core_id[src], dst_id, load, used // t.cores_per_chip, used % t.cores_per_chip, t)
     new_global = new_chip_of * t.cores_per_chip + new_core_of
     routes = Routes(src, new_global[core_id[src]], new_global[dst_id], load)
     label = lambda c: f"chip {c // t.cores_per_chip} core {c % t.cores_per_chip}"  # noqa: E731
@@ -308,3 +312,34 @@ def _renumber_report(program: Program, t: Topology) -> None:
         layers[name] = layer
     res["layers"] = layers
     program.info["resources"] = res
+
+
+def place_and_route_plan(plan: Any, target: TargetSpec) -> dict[str, Any]:
+    """Place and route a partition plan (``partition.plan_partition``) without a Program.
+
+    For networks held only as a sparse Structure (bench/partition.py). The load of a
+    route is the sum of its slice edges to the destination core: exact when the
+    core holds one slice the source feeds, else an upper bound (a spike reaching two
+    slices of one core is counted twice). Returns the routing summary.
+    """
+    t = target.topology
+    if t is None:
+        raise NeuroccError(f"target '{target.name}' has no [topology]: nothing to place on")
+    sg, a = plan.slices, plan.assignment
+    gcore = a.chip * t.cores_per_chip + a.core
+    used, core_id = np.unique(gcore, return_inverse=True)
+    m = len(used)
+    key = sg.src * m + core_id[sg.dst]
+    uniq, inv = np.unique(key, return_inverse=True)
+    load = np.bincount(inv, weights=sg.weight)
+    src, dst_id = uniq // m, uniq % m
+    new_chip_of, new_core_of, cost = placement_permutation(
+        core_id[src], dst_id, load, used // t.cores_per_chip, used % t.cores_per_chip, t)
+    new_global = new_chip_of * t.cores_per_chip + new_core_of
+    routes = Routes(src, new_global[core_id[src]], new_global[dst_id], load)
+    limit = target.cores.routing_entries if target.cores is not None else 0
+    label = lambda c: f"chip {c // t.cores_per_chip} core {c % t.cores_per_chip}"  # noqa: E731
+    check_routing_entries(routes, limit, label)
+    summary = _route_summary(routes, t, limit)[0]
+    summary["placement"] = cost
+    return summary

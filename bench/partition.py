@@ -1,0 +1,168 @@
+"""The partitioner at scale: 10k to 1M neurons, 1M to 100M synapses, on Loihi 2's cores.
+
+What is measured: ``plan_partition`` (slicing under every per-core limit,
+assignment to cores and chips, exact per-core checks) plus
+``place_and_route_plan`` (placement on the meshes, X-then-Y routes, link loads)
+on a sparse ``Structure``. A Program stores dense int32 weight matrices, so
+a 1M-neuron network cannot be a Program (1M x 1M x 4 bytes); the benchmark
+therefore runs the same partitioner one level down, on the non-zero
+patterns, which is what partitioning reads of a Program anyway
+(``Structure.from_program``). Building the network is not timed.
+
+Networks (100 synapses per neuron, all to all at 2 % between connected
+populations): populations of 1000 neurons on a small-world ring (Watts-Strogatz
+at population level: each population feeds itself and its two neighbours on
+each side, each link rewired to a random population with probability 0.1),
+listed in shuffled order as a graph file may list them. ``greedy`` fills
+cores and chips in that order; ``graph`` partitions the slice graph with
+METIS. A second run keeps the ring order (greedy's best case) for context.
+
+Target: Loihi 2's cores (8192 neurons, 7.5 Mbit synapse memory, fan-in 4096,
+4096 routing entries, 128 cores per chip) with up to 256 chips on a 16 x 16
+board, so that the large networks fit.
+
+Usage: python bench/partition.py [--quick] [--sizes 10000,100000,1000000]
+Writes bench/results/partition.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from neurocc.backends import loihi2
+from neurocc.compiler.partition import Pattern, PartitionOptions, Structure, plan_partition
+from neurocc.compiler.place_route import place_and_route_plan
+from neurocc.ir.target import Topology
+
+POP = 1000            # neurons per population
+SYN_PER_NEURON = 100
+NEIGHBOURS = 2        # on each side of the ring
+REWIRE = 0.1
+
+
+def small_world(neurons: int, shuffled: bool, seed: int = 0) -> Structure:
+    """Populations on a rewired ring; every connected pair at the density giving 100 syn/neuron."""
+    rng = np.random.default_rng(seed)
+    pops = neurons // POP
+    sources: dict[int, set[int]] = {i: {i} for i in range(pops)}
+    for i in range(pops):
+        for d in range(1, NEIGHBOURS + 1):
+            for j in ((i + d) % pops, (i - d) % pops):
+                if rng.random() < REWIRE:
+                    j = int(rng.integers(pops))
+                sources[i].add(j)
+    order = rng.permutation(pops) if shuffled else np.arange(pops)
+    groups = {f"pop{i}": POP for i in order}
+    patterns = []
+    for i in range(pops):
+        density = SYN_PER_NEURON / (len(sources[i]) * POP)
+        for j in sorted(sources[i]):
+            nnz = rng.binomial(POP * POP, density)
+            # col-major keys, sorted and unique: (source neuron, target neuron)
+            key = np.unique(rng.integers(0, POP * POP, nnz, dtype=np.int64))
+            patterns.append(Pattern(f"pop{j}->pop{i}", f"pop{j}", f"pop{i}",
+                                    (key // POP).astype(np.int32), (key % POP).astype(np.int32)))
+    return Structure(groups, {}, patterns)
+
+
+def bench_target():
+    t = loihi2.target()
+    return dataclasses.replace(t, topology=Topology(t.topology.cores_per_chip,
+                                                    t.topology.core_mesh, 256, (16, 16)))
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(neurons: int, shuffled: bool) -> dict:
+    t0 = time.perf_counter()
+    structure = small_world(neurons, shuffled)
+    build = time.perf_counter() - t0
+    synapses = sum(p.nnz for p in structure.patterns)
+    target = bench_target()
+    rss0 = peak_rss_mib()
+    t0 = time.perf_counter()
+    plan = plan_partition(structure, target, PartitionOptions(strategy="auto"))
+    t_part = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    routing = place_and_route_plan(plan, target)
+    t_route = time.perf_counter() - t0
+    rep = plan.report
+    strategies = rep["strategies"]
+    greedy = strategies["greedy"]["inter_chip_spikes_per_step"]
+    graph = strategies.get("graph", {}).get("inter_chip_spikes_per_step")
+    bindings: dict[str, int] = {}
+    for layer in rep["layers"].values():
+        bindings[layer["binding"]] = bindings.get(layer["binding"], 0) + 1
+    return {
+        "neurons": neurons, "synapses": synapses, "populations": len(structure.groups),
+        "order": "shuffled" if shuffled else "ring",
+        "build_s": build, "partition_s": t_part, "place_route_s": t_route,
+        "compile_s": t_part + t_route,
+        "peak_rss_mib": peak_rss_mib(), "peak_rss_before_mib": rss0,
+        "slices": len(plan.slices.names), "cores": rep["cores_used"], "chips": rep["chips_used"],
+        "binding": bindings, "strategy": rep["strategy"],
+        "greedy_inter_chip": greedy, "graph_inter_chip": graph,
+        "reduction_vs_greedy": (1 - graph / greedy) if graph is not None and greedy else None,
+        "greedy_chips": strategies["greedy"]["chips"],
+        "graph_chips": strategies.get("graph", {}).get("chips"),
+        "mean_hops": routing["mean_hops"], "busiest_link_load": (routing["busiest_link"] or
+                                                                 {}).get("load"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="10k and 100k neurons only")
+    ap.add_argument("--sizes", default=None, help="comma-separated neuron counts")
+    args = ap.parse_args()
+    sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes else
+             [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    console = Console(width=160)
+    rows = []
+    for n in sizes:
+        for shuffled in (True, False):
+            r = run(n, shuffled)
+            rows.append(r)
+            console.print(f"{n} neurons ({r['order']}): {r['compile_s']:.1f} s", highlight=False)
+    table = Table(title="partition + place & route on Loihi 2 cores (small-world populations)",
+                  title_justify="left")
+    for col in ("neurons", "synapses", "order", "compile s", "(partition", "route)",
+                "peak RSS MiB", "cores", "chips", "binding", "inter-chip greedy", "graph",
+                "less"):
+        table.add_column(col, justify="right" if col not in ("order", "binding") else "left")
+    for r in rows:
+        red = r["reduction_vs_greedy"]
+        table.add_row(f"{r['neurons']:,}", f"{r['synapses']:,}", r["order"],
+                      f"{r['compile_s']:.2f}", f"{r['partition_s']:.2f}",
+                      f"{r['place_route_s']:.2f}", f"{r['peak_rss_mib']:.0f}", str(r["cores"]),
+                      str(r["chips"]), ", ".join(f"{k} x{v}" for k, v in r["binding"].items()),
+                      f"{r['greedy_inter_chip']:.4g}",
+                      "-" if r["graph_inter_chip"] is None else f"{r['graph_inter_chip']:.4g}",
+                      "-" if red is None else f"{100 * red:.0f} %")
+    console.print(table)
+    console.print("inter-chip: expected spikes per step crossing chips (uniform rates: every "
+                  "neuron spikes every step; one spike per destination slice). Peak RSS is the "
+                  "process's high-water mark, network building included.", highlight=False)
+    out = Path(__file__).parent / "results" / "partition.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": {"python": platform.python_version(),
+                                           "processor": platform.processor(),
+                                           "cpus": __import__("os").cpu_count()},
+                               "rows": rows}, indent=2) + "\n")
+    console.print(f"wrote {out}", highlight=False)
+
+
+if __name__ == "__main__":
+    main()
