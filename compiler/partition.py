@@ -51,7 +51,7 @@ import numpy as np
 
 from neurocc.ir import CapacityError, NeuroccError, Program
 from neurocc.ir.program import NeuronGroup, OutputPort, SynapseBlock
-from neurocc.ir.target import CoreLimits, TargetSpec, Topology
+from neurocc.ir.target import CoreLimits, TargetSpec
 
 #: the per-core resources, in the order reports list them
 RESOURCES = ("neurons", "synapse_memory_bits", "fan_in", "fan_out", "routing_entries")
@@ -360,7 +360,8 @@ class _GroupSlicer:
 
 
 def _fix_weight_bits(limits: CoreLimits) -> str:
-    return f"{limits.dense_weight_bits}-bit dense weights / {limits.sparse_entry_bits}-bit sparse entries"
+    return (f"{limits.dense_weight_bits}-bit dense weights / {limits.sparse_entry_bits}-bit "
+            "sparse entries")
 
 
 def capacity_error(header: str, problems: list[tuple[str, str, str]]) -> CapacityError:
@@ -380,7 +381,8 @@ def _single_neuron_problems(slicer: _GroupSlicer) -> list[tuple[str, str, str]]:
     if st.usage["fan_in"] > 1:
         i = int(np.argmax(st.fan_in))
         over = int((st.fan_in > c.max_fan_in).sum())
-        out.append((slicer.name, "max_fan_in", f"layer '{slicer.name}': neuron {i} has a fan-in of {int(st.fan_in[i])} source "
+        out.append((slicer.name, "max_fan_in",
+                    f"layer '{slicer.name}': neuron {i} has a fan-in of {int(st.fan_in[i])} source "
                    f"neurons ({over} neuron(s) above the limit); a core takes at most "
                    f"{c.max_fan_in} (max_fan_in). Smallest changes: prune each neuron's inputs to "
                    f"{c.max_fan_in} sources ({int(st.fan_in[i]) - c.max_fan_in} fewer for neuron "
@@ -390,7 +392,8 @@ def _single_neuron_problems(slicer: _GroupSlicer) -> list[tuple[str, str, str]]:
         syn = int(st.synapses[i])
         need = int(st.memory[i])
         bits = c.synapse_memory_bits // max(syn, 1)
-        out.append((slicer.name, "synapse_memory_bits", f"layer '{slicer.name}': neuron {i} needs {need} bits of synapse memory "
+        out.append((slicer.name, "synapse_memory_bits",
+                    f"layer '{slicer.name}': neuron {i} needs {need} bits of synapse memory "
                    f"({syn} synapses at {_fix_weight_bits(c)}); a core holds "
                    f"{c.synapse_memory_bits} (synapse_memory_bits). Smallest changes: at most "
                    f"{bits} bits per stored synapse, or prune it to "
@@ -554,7 +557,8 @@ def slice_network(structure: Structure, cores: CoreLimits,
         for p in s.patterns:
             for j, d in enumerate(st.dense[p.name]):
                 dense[(p.name, j)] = bool(d)
-    cat = lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64)  # noqa: E731
+    cat = lambda xs: (np.concatenate(xs).astype(np.int64) if xs  # noqa: E731
+                      else np.zeros(0, np.int64))
     graph = SliceGraph(names, group, cat(start), cat(stop), cat(neurons), cat(memory),
                        cat(fan_in), cat(synapses), dest, src, dst, weight, axons, first, count,
                        dense)
@@ -571,7 +575,8 @@ def _fan_out_problems(structure: Structure, per_neuron: dict[str, np.ndarray], l
             i = int(np.argmax(d))
             field = ("max_fan_out" if _limit(cores.max_fan_out) <= _limit(cores.routing_entries)
                      else "routing_entries")
-            out.append((g, field, f"layer '{g}': neuron {i} sends to {int(d[i])} slices of other layers, "
+            out.append((g, field,
+                        f"layer '{g}': neuron {i} sends to {int(d[i])} slices of other layers, "
                        f"each on its own core; a core may send to at most {int(limit)} cores "
                        f"(max_fan_out {cores.max_fan_out}, routing_entries "
                        f"{cores.routing_entries}). Smallest changes: connect it to fewer "
@@ -714,16 +719,25 @@ def assign_graph(sg: SliceGraph, cores: CoreLimits, cores_per_chip: float, n_chi
     for parts in sorted({min(first, n_chips), n_chips, n_chips + 1}):
         if parts > max_chips or parts > n or parts < 2:
             continue
-        opts = pymetis.Options(seed=seed, ufactor=10)
-        _, membership = pymetis.part_graph(parts, pymetis.CSRAdjacency(xadj, adjncy),
-                                           eweights=eweights, vweights=vweights, options=opts)
-        part = np.asarray(membership, np.int64)
-        part = _repair(part, parts, sg, cores, cap, xadj, adjncy, w)
-        if part is None:
-            continue
-        chips = [_pack(np.flatnonzero(part == p), sg, cores) for p in range(parts)]
-        if all(len(c) <= cap for c in chips):
-            return _finish(chips, sg, "graph")
+        best = None
+        # k-way and recursive bisection each win on some graphs; 3 % imbalance, then repair
+        for recursive in (True, False):
+            opts = pymetis.Options(seed=seed, ufactor=30)
+            _, membership = pymetis.part_graph(parts, pymetis.CSRAdjacency(xadj, adjncy),
+                                               eweights=eweights, vweights=vweights,
+                                               recursive=recursive, options=opts)
+            part = _repair(np.asarray(membership, np.int64), parts, sg, cores, cap, xadj,
+                           adjncy, w)
+            if part is None:
+                continue
+            chips = [_pack(np.flatnonzero(part == p), sg, cores) for p in range(parts)]
+            if all(len(c) <= cap for c in chips):
+                found = _finish(chips, sg, "graph")
+                if best is None or (found.inter_chip, found.inter_core) < (best.inter_chip,
+                                                                          best.inter_core):
+                    best = found
+        if best is not None:
+            return best
     return None
 
 
@@ -918,10 +932,11 @@ def _too_many_chips(structure: Structure, sg: SliceGraph, binding: dict[str, tup
                 break
     biggest = top[0]
     spare = need - have
+    n_big = structure.groups[biggest]
     lines.append(f"  - fewer neurons: layer '{biggest}' uses {per_layer[biggest]} cores; "
                  f"{spare} fewer cores there means about "
-                 f"{min(structure.groups[biggest], spare * structure.groups[biggest] // per_layer[biggest])}"
-                 " fewer neurons, or a chip whose cores hold more")
+                 f"{min(n_big, spare * n_big // per_layer[biggest])} fewer neurons, or a chip "
+                 "whose cores hold more")
     return capacity_error("", [(top[0], "max_chips", "\n".join(lines))])
 
 
@@ -936,14 +951,16 @@ def _report(structure: Structure, sg: SliceGraph, binding: dict[str, tuple[str, 
     for r in RESOURCES:
         vals = np.array([c[r] for c in per_core], np.float64)
         lim = limits[r]
-        util[r] = {"limit": lim, "max": int(vals.max(initial=0)), "mean": float(vals.mean()) if vals.size else 0.0,
+        util[r] = {"limit": lim, "max": int(vals.max(initial=0)),
+                   "mean": float(vals.mean()) if vals.size else 0.0,
                    "max_fraction": (float(vals.max(initial=0)) / lim) if lim else None,
                    "mean_fraction": (float(vals.mean()) / lim) if lim and vals.size else None}
     layers = {}
     for g, n in structure.groups.items():
         f, k = sg.first[g], sg.count[g]
         layer_cores = sorted({(int(a.chip[u]), int(a.core[u])) for u in range(f, f + k)})
-        layers[g] = {"neurons": n, "slices": k, "slice_size": int(sg.neurons[f:f + k].max(initial=0)),
+        layers[g] = {"neurons": n, "slices": k,
+                     "slice_size": int(sg.neurons[f:f + k].max(initial=0)),
                      "binding": binding[g][0], "why": binding[g][1],
                      "cores": [list(c) for c in layer_cores]}
     cross_core = (a.chip[sg.src] != a.chip[sg.dst]) | (a.core[sg.src] != a.core[sg.dst])

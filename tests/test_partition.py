@@ -123,7 +123,8 @@ def random_program(rng: np.random.Generator, groups: int = 4, max_size: int = 24
         if rng.random() < 0.5:
             params["v0"] = rng.integers(-100, 100, n).astype(np.int32)
         gs[name] = NeuronGroup(name, "loihi2.cuba_lif", (int(n),), params, name)
-    inputs = [InputPort("in", (int(rng.integers(1, max_size + 1)),)), InputPort("const@0", (1,), "const")]
+    inputs = [InputPort("in", (int(rng.integers(1, max_size + 1)),)),
+              InputPort("const@0", (1,), "const")]
     blocks = []
     sources = ["in", "const@0"] + names
     for t in names:
@@ -202,7 +203,8 @@ def recount(original: Program, placed: Program, t: TargetSpec) -> None:
     for s, _ in routes:
         entries[where[s]] = entries.get(where[s], 0) + 1
     for core in neurons:
-        for value, limit in ((neurons[core], c.max_neurons), (memory.get(core, 0), c.synapse_memory_bits),
+        for value, limit in ((neurons[core], c.max_neurons),
+                             (memory.get(core, 0), c.synapse_memory_bits),
                              (len(axons.get(core, ())), c.max_fan_in),
                              (len(fan_out.get(core, ())), c.max_fan_out),
                              (entries.get(core, 0), c.routing_entries)):
@@ -229,7 +231,8 @@ def recount(original: Program, placed: Program, t: TargetSpec) -> None:
     mx, my = topo.core_mesh
 
     def xy(chip: int, core: int) -> list[int]:
-        return [(chip % topo.chip_mesh[0]) * mx + core % mx, (chip // topo.chip_mesh[0]) * my + core // mx]
+        cx = topo.chip_mesh[0]
+        return [(chip % cx) * mx + core % mx, (chip // cx) * my + core // mx]
 
     seen = set()
     for r in placed.info["routes"]:
@@ -260,7 +263,8 @@ def infeasible(program: Program, t: TargetSpec) -> bool:
     if c.synapse_memory_bits and any(np.max(m) > c.synapse_memory_bits for m in mem.values()):
         return True
     total = sum(g.size for g in program.groups.values())
-    return bool(c.max_neurons) and math.ceil(total / c.max_neurons) > topo.cores_per_chip * topo.max_chips
+    cores = topo.cores_per_chip * topo.max_chips
+    return bool(c.max_neurons) and math.ceil(total / c.max_neurons) > cores
 
 
 def mesh(n: int) -> tuple[int, int]:
@@ -421,14 +425,16 @@ def test_graph_assignment_cuts_less_inter_chip_traffic_than_greedy_on_a_ring() -
 
 
 def test_activity_weighs_the_traffic() -> None:
-    rates = activity_from_spikes({"spikes.a@0": np.ones((4, 1, 2)), "spikes.a@1": np.zeros((4, 1, 2)),
+    rates = activity_from_spikes({"spikes.a@0": np.ones((4, 1, 2)),
+                                  "spikes.a@1": np.zeros((4, 1, 2)),
                                   "b": np.zeros((4, 1, 3))})
     assert rates == {"a": 0.5, "b": 0.0}
     p = chain([4, 6, 6])
     t = target(max_neurons=3)
     quiet = partition(p, t, PartitionOptions(activity={"L0": 0.25})).info["resources"]
     loud = partition(p, t).info["resources"]
-    assert quiet["traffic"]["total_spikes_per_step"] == 0.25 * loud["traffic"]["total_spikes_per_step"]
+    total = lambda r: r["traffic"]["total_spikes_per_step"]  # noqa: E731
+    assert total(quiet) == 0.25 * total(loud)
     assert quiet["rates"]["per_group"] == {"L0": 0.25, "L1": 0.25}  # unnamed: mean of the named
 
 
