@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from neurocc import ir
-from neurocc.ir.inputs import check_inputs
+from neurocc.ir.inputs import check_inputs, resolve_dt
 
 RECURRENCE_RULE = ("an edge that closes a cycle carries its source's value from the previous "
                    "time step (zero at the first step); every other edge carries the current "
@@ -642,20 +642,7 @@ def parse_force(items: list[str]) -> dict[str, dict[str, int]]:
 
 
 def _resolve_dt(dt: float | None, graph: ir.Graph, model: Path) -> float:
-    if dt is not None:
-        return dt
-    meta = graph.metadata.get("dt")
-    if meta is None:
-        raise UsageError(f"{model}: no time step; NIR neurons are continuous-time and this "
-                         "model carries no 'dt' in its metadata: pass --dt SECONDS "
-                         "(e.g. --dt 1e-4)")
-    try:
-        value = float(np.asarray(meta))
-    except (TypeError, ValueError):
-        raise UsageError(f"{model}: metadata 'dt' is {meta!r}, not a number; pass --dt") from None
-    if not (np.isfinite(value) and value > 0):
-        raise UsageError(f"{model}: metadata 'dt' is {value}; pass a positive --dt")
-    return value
+    return resolve_dt(dt, graph.metadata, where=str(model))
 
 
 def _add_compile_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+import math
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -50,3 +51,21 @@ def check_inputs(expected: Mapping[str, Shape], inputs: np.ndarray | Mapping[str
         lead = arr.shape[:2]
         out[name] = arr
     return out
+
+
+def resolve_dt(dt: float | None, metadata: Mapping[str, Any], where: str = "") -> float:
+    """The time step: `dt` if given, else the graph's metadata, else an error saying to pass --dt."""
+    prefix = f"{where}: " if where else ""
+    if dt is None:
+        dt = metadata.get("dt")
+    if dt is None:
+        raise SimulationError(
+            f"{prefix}no time step: NIR graphs are continuous-time and this one carries no 'dt' in "
+            "its metadata; pass the step in seconds, e.g. --dt 1e-4 (dt=... in Python)")
+    try:
+        dt = float(np.asarray(dt))
+    except (TypeError, ValueError):
+        raise SimulationError(f"{prefix}dt must be a number of seconds, got {dt!r}; pass --dt") from None
+    if not math.isfinite(dt) or dt <= 0:
+        raise SimulationError(f"{prefix}dt must be a positive number of seconds, got {dt}; pass --dt")
+    return dt

@@ -26,7 +26,6 @@ traces and runs (``jax.enable_x64`` as a context), never globally.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -34,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neurocc.ir import Graph, SimulationError, nodes as N
-from neurocc.ir.inputs import check_inputs
+from neurocc.ir.inputs import check_inputs, resolve_dt
 
 RECURRENCE_RULE = ("an edge that closes a cycle (depth-first from the inputs, names in order) "
                    "carries its source's previous-step value; zero at the first step")
@@ -267,7 +266,7 @@ class ReferenceSimulator:
                  dtype: str = "float32", record: tuple[str, ...] | list[str] = (),
                  threshold: str = ">", reset: str = "nir") -> None:
         self.graph = graph
-        dt = _resolve_dt(graph, dt)
+        dt = resolve_dt(dt, graph.metadata)
         for name, value, allowed in (("integrator", integrator, ("euler", "exact")),
                                      ("dtype", dtype, ("float32", "float64")),
                                      ("threshold", threshold, (">", ">=")),
@@ -374,22 +373,6 @@ def run(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray], dt: float | No
     sim = ReferenceSimulator(graph, dt, integrator=integrator, dtype=dtype, record=record,
                              threshold=threshold, reset=reset)
     return sim.run(inputs)
-
-
-def _resolve_dt(graph: Graph, dt: float | None) -> float:
-    if dt is None:
-        dt = graph.metadata.get("dt")
-    if dt is None:
-        raise SimulationError(
-            "no time step: NIR graphs are continuous-time and this one carries no 'dt' in its "
-            "metadata; pass the step in seconds, e.g. --dt 1e-4 (dt=... in Python)")
-    try:
-        dt = float(np.asarray(dt))
-    except (TypeError, ValueError):
-        raise SimulationError(f"dt must be a number of seconds, got {dt!r}") from None
-    if not math.isfinite(dt) or dt <= 0:
-        raise SimulationError(f"dt must be a positive number of seconds, got {dt}")
-    return dt
 
 
 def _check_inputs(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
