@@ -35,6 +35,7 @@ EPILOG = (
     "  neurocc profile out/braille --input spikes.npy\n"
     "  neurocc profile out/braille --input spikes.npy --json prof.json --html report.html\n"
     "  neurocc profile out/braille --input spikes.npy --energy-from loihi1\n"
+    "  neurocc profile out/braille --input spikes.npy --energy-from speck\n"
     "  neurocc profile out/braille --input spikes.npy --energy-file my_chip.toml "
     "--energy synop=20pJ\n\n"
     "An --energy-file is TOML with one [energy.NAME] table per constant (value, unit, basis, "
@@ -62,8 +63,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="energy constants of your own ([energy.NAME] tables with value, unit, "
                         "basis, source, confidence); they replace the target's")
     p.add_argument("--energy-from", default=None, metavar="CHIP",
-                   help="estimate with another chip's published constants (e.g. loihi1); the "
-                        "estimate is labelled as borrowed")
+                   help="estimate with another chip's published per-op constants (loihi1: "
+                        "Davies 2018; loihi1_sanafe: SANA-FE, calibrated on silicon), labelled as "
+                        "borrowed; or with a chip's measured system power x run time (xylo_audio2, "
+                        "speck), labelled as a system-power estimate; or a .toml path")
+
+
+def _system_power_from_target(name: str, program: Any) -> tuple[dict[str, Any], list[str]]:
+    """--energy-from CHIP for a shipped chip that publishes measured system power only.
+
+    Its target file marks the figure with ``estimate = "system_power"``; the estimate is
+    that power x the run's duration, on the operation counts of the program as compiled
+    (for loihi2), and the label says both.
+    """
+    from neurocc.backends import TARGETS
+    from neurocc.compiler.cli import UsageError
+    from neurocc.simulators import profile as P
+
+    sets = ", ".join(_bundled_sets())
+    if name not in TARGETS:
+        raise UsageError(f"--energy-from {name!r}: no such constant set or chip; per-op constant "
+                         f"sets: {sets}; chips with a measured system power: "
+                         f"{', '.join(n for n in TARGETS if _system_entries(TARGETS[n]()))} "
+                         "(or give a .toml path)")
+    spec = TARGETS[name]()
+    entries = _system_entries(spec)
+    if len(entries) != 1:
+        raise UsageError(f"--energy-from {name}: {spec.path} has no per-operation energies and "
+                         "no measured system power of this chip to scale, so neurocc makes no estimate "
+                         f"rather than invent one; per-op constant sets: {sets}")
+    key, e = entries[0]
+    constants, _ = P.constants_from_table(
+        {"system_power": {k: v for k, v in e.items() if k != "role"}}, f"{spec.path} [energy.{key}]")
+    where = "" if name == program.target else (
+        f"; T from this run of the network compiled for {program.target} (not compiled "
+        f"for {name}; whether it fits {name} is `neurocc fit`'s answer)")
+    return constants, [f"SYSTEM-POWER ESTIMATE: {e.get('platform', name)}'s measured power "
+                       f"({e['value']:g} {e['unit']}, {e['source']}) x run time{where}"]
+
+
+def _system_entries(spec: Any) -> list[tuple[str, Any]]:
+    return [(k, e) for k, e in spec.energy.items()
+            if isinstance(e, dict) and e.get("estimate") == "system_power"]
 
 
 def _bundled_sets() -> dict[str, Path]:
@@ -98,13 +139,13 @@ def energy_model(program: Any, target: Any, args: argparse.Namespace
     has_own = all(k in own for k in P.REQUIRED_TERMS)
     constants: dict[str, Any] = dict(own)
     labels = [f"{program.target}'s own constants ({target.path})"] if has_own else []
-    if args.energy_from is not None:
+    if args.energy_from is not None and args.energy_from not in _bundled_sets() \
+            and Path(args.energy_from).suffix != ".toml":
+        constants, labels = _system_power_from_target(args.energy_from, program)
+    elif args.energy_from is not None:
         sets = _bundled_sets()
         name = args.energy_from
-        path = sets.get(name) or (Path(name) if Path(name).suffix == ".toml" else None)
-        if path is None:
-            raise UsageError(f"--energy-from {name!r}: no such constant set; bundled: "
-                             f"{', '.join(sets) or 'none'} (or give a .toml path)")
+        path = sets.get(name) or Path(name)
         data = _read_toml(path, "--energy-from")
         borrowed, _ = P.constants_from_table(data.get("energy", {}), str(path))
         if not all(k in borrowed for k in P.REQUIRED_TERMS):
@@ -131,10 +172,12 @@ def energy_model(program: Any, target: Any, args: argparse.Namespace
     if overrides:
         labels.append("overridden on the command line: " + ", ".join(n for n, _, _ in overrides))
     why = ""
-    if not all(k in constants for k in P.REQUIRED_TERMS):
+    if not all(k in constants for k in P.REQUIRED_TERMS) and "system_power" not in constants:
         missing = [k for k in P.REQUIRED_TERMS if k not in constants]
-        ask = ("To estimate anyway, ask explicitly: --energy-from loihi1 (Loihi 1's published "
-               "figures, labelled as borrowed), or your own constants with --energy-file "
+        ask = ("To estimate anyway, ask explicitly: --energy-from loihi1 or loihi1_sanafe "
+               "(Loihi 1's published per-op figures, labelled as borrowed), --energy-from "
+               "xylo_audio2 or speck (a chip's measured system power x run time, labelled as "
+               "such), or your own constants with --energy-file "
                "FILE.toml / --energy synop=...pJ (needs " + ", ".join(P.REQUIRED_TERMS) + ")")
         if constants:
             why = (f"incomplete energy constants: {', '.join(missing)} missing (given: "
@@ -222,7 +265,10 @@ def print_report(report: dict[str, Any], console: Any) -> None:
             t.add_row(Text(link["from"]), Text(link["to"]), _fmt(link["spikes"]))
         console.print(t)
     energy = report["energy"]
-    if energy["available"]:
+    if energy["available"] and energy["method"] != "per-op":
+        console.print(f"energy per sample: {_joules(energy['total']['total'])} "
+                      f"({energy['method']}): {energy['label']}", markup=False)
+    elif energy["available"]:
         t = Table(title=Text(f"energy per sample: {energy['label']}"), title_justify="left")
         comps = ("synops", "updates_active", "updates_idle", "spikes", "hops", "static", "total")
         t.add_column("layer", no_wrap=True)
@@ -233,6 +279,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         for i, (name, e) in enumerate(items):
             t.add_row(Text(name), *(_joules(e[c]) for c in comps), end_section=i == len(items) - 3)
         console.print(t)
+    if energy["available"]:
         c = Table(title=Text("energy constants"), title_justify="left")
         for col in ("constant", "value", "basis", "source", "confidence"):
             c.add_column(col, no_wrap=col != "source")

@@ -38,7 +38,9 @@ spikes (E_spike + mean_hops E_hop)] + P_static T``, with every constant
 carrying its value, unit, basis, source and confidence. A target that
 publishes no per-op figures gets no estimate unless the user supplies
 constants (``constants_from_table``), and the estimate is labelled with
-where they came from.
+where they came from. A chip that publishes only its measured system power
+(Xylo, Speck) gets, when asked, ``system_power x T``: labelled a system-power
+estimate, and blind to this network's activity.
 """
 
 from __future__ import annotations
@@ -411,6 +413,10 @@ ENERGY_TERMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
             ("hop", "spike_hop", "tile_hop", "hop_mean", "e_hop")),
     "static_power": ("W", "static power of one chip",
                      ("static_power", "static", "p_static", "static_power_per_chip")),
+    # Not a per-op constant: a chip's measured power while it ran some workload. Used only
+    # when there are no per-op constants, as E = P x T (``estimate_energy``), and labelled so.
+    "system_power": ("W", "measured power of one chip running a workload (not this network)",
+                     ("system_power", "measured_system_power")),
 }
 #: roles of [energy] entries that are system figures or other chips' figures, never constants
 NOT_PER_OP_ROLES = ("calibration_target", "comparison")
@@ -509,6 +515,7 @@ class Energy:
     spikes: float = 0.0
     hops: float = 0.0
     static: float = 0.0
+    system: float = 0.0    # measured system power x run time (a system-power estimate only)
 
     def __add__(self, other: "Energy") -> "Energy":
         if not isinstance(other, Energy):
@@ -549,6 +556,8 @@ class EnergyEstimate:
     static: Energy
     assumptions: tuple[str, ...]
     other_figures: dict[str, Any]               # system figures the target file carries
+    #: "per-op" (the model above) or "system power x run time" (no per-op constants)
+    method: str = "per-op"
 
     @property
     def total(self) -> Energy:
@@ -556,6 +565,7 @@ class EnergyEstimate:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"available": self.available, "label": self.label,
+                               "method": self.method,
                                "assumptions": list(self.assumptions),
                                "other_figures": self.other_figures}
         if self.available:
@@ -570,9 +580,17 @@ class EnergyEstimate:
 def estimate_energy(prof: Profile, constants: Mapping[str, EnergyConstant], label: str,
                     chips: int = 1, other_figures: Mapping[str, Any] | None = None,
                     why_unavailable: str = "") -> EnergyEstimate:
-    """E per sample from `constants`; unavailable (with `why_unavailable`) when per-op ones are missing."""
+    """E per sample from `constants`; unavailable (with `why_unavailable`) when per-op ones are missing.
+
+    Without per-op constants but with a measured ``system_power``, the estimate is
+    that power times the run's duration (``method`` "system power x run time"): what
+    the chip drew on the workload it was measured on, for as long as this run lasts.
+    It does not depend on this network's activity, and its assumptions say so.
+    """
     missing = [k for k in REQUIRED_TERMS if k not in constants]
     other = dict(other_figures or {})
+    if missing and "system_power" in constants:
+        return _system_power_estimate(prof, constants, label, chips, other)
     if missing:
         why = why_unavailable or (f"{label}: no per-operation energy constants for "
                                   f"{', '.join(missing)}")
@@ -602,7 +620,30 @@ def estimate_energy(prof: Profile, constants: Mapping[str, EnergyConstant], labe
                                f"= {t:g} s per sample, {chips} chip(s)")
     else:
         assumptions.append("static power: no constant, counted as 0")
+    if "system_power" in constants:
+        assumptions.append("system_power is not used: the per-op constants above are complete")
     return EnergyEstimate(True, label, dict(constants), layers, static, tuple(assumptions), other)
+
+
+def _system_power_estimate(prof: Profile, constants: Mapping[str, EnergyConstant], label: str,
+                           chips: int, other: dict[str, Any]) -> EnergyEstimate:
+    p = constants["system_power"]
+    method = "system power x run time"
+    if prof.dt is None:
+        return EnergyEstimate(False, label, dict(constants), {}, Energy(),
+                              (f"{label}: a system-power estimate needs the run's duration, and "
+                               "the program has no dt",), other, method)
+    t = prof.steps * prof.dt
+    assumptions = (
+        f"constants: {label}",
+        f"SYSTEM-POWER ESTIMATE, not a per-op model: E = {p.value:g} {p.unit} (measured on the "
+        f"workload named in its source, not on this network) x T x chips, T = {prof.steps} steps "
+        f"x {prof.dt:g} s = {t:g} s per sample, {chips} chip(s)",
+        "it does not depend on this network's spikes, synaptic ops or sparsity: the per-layer "
+        "activity above is not in it",
+    )
+    return EnergyEstimate(True, label, dict(constants), {}, Energy(system=p.si * t * chips),
+                          assumptions, other, method)
 
 
 def chips_used(program: Program) -> int:

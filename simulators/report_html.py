@@ -30,6 +30,7 @@ th:first-child, td:first-child { text-align: left; } th { background: #f0f0f0; }
 tr.total td { font-weight: bold; border-top: 2px solid #999; }
 .note { color: #7a4b00; background: #fff6e0; padding: 0.5em 0.8em; border-radius: 4px; }
 .meta { color: #555; font-size: 0.9em; } code { background: #f2f2f2; padding: 0 0.2em; }
+.caption { color: #333; font-size: 0.92em; margin: 0 0 1em 0; max-width: 60em; }
 """
 
 
@@ -48,6 +49,11 @@ def _energy_unit(joules: float) -> tuple[str, float]:
         if joules >= k:
             return unit, k
     return "pJ", 1e-12
+
+
+def _joules_text(joules: float) -> str:
+    unit, k = _energy_unit(joules)
+    return f"{joules / k:.3g} {unit}"
 
 
 def _table(rows: list[tuple[str, dict[str, Any]]], total_last: bool = True,
@@ -101,7 +107,10 @@ def _sparsity(prof: Profile) -> Any:
                             "samples)", height=360, legend_title="layer",
                       xaxis_title="time step", margin={"t": 50},
                       yaxis_title="activation sparsity (fraction of neurons silent, 0 to 1)")
-    fig.update_yaxes(range=[-0.02, 1.02])
+    lowest = min((float(np.nanmin(v)) for v in prof.layer_sparsity_over_time().values()
+                  if np.size(v)), default=0.0)
+    # a sparse network sits near 1: zoom in so layers can be told apart (the caption says so)
+    fig.update_yaxes(range=[max(0.0, lowest - 0.05) if lowest > 0.5 else -0.02, 1.01])
     return fig
 
 
@@ -112,25 +121,44 @@ def _mesh(prof: Profile, target: Any) -> Any:
     mesh = getattr(getattr(target, "topology", None), "core_mesh", None)
     chips = sorted({c for c, _ in cores})
     mx, my = mesh if mesh else (int(np.ceil(np.sqrt(max(k for _, k in cores) + 1))),) * 2
-    grid = np.full((my, mx * len(chips)), np.nan)
+    # rows below the last used one are empty: drawn, they would shrink the used cores to dots
+    rows = min(my, max(k // mx for _, k in cores) + 1)
+    grid = np.full((rows, mx * len(chips)), np.nan)
     label = np.full(grid.shape, "", dtype=object)
+    text = np.full(grid.shape, "", dtype=object)
+    layers_on: dict[tuple[int, int], list[str]] = {}
+    for g, cc in prof.core_of.items():
+        layers_on.setdefault(cc, [])
+        if prof.layer_of[g] not in layers_on[cc]:
+            layers_on[cc].append(prof.layer_of[g])
     for i, chip in enumerate(chips):
-        for core in range(mx * my):
+        for core in range(mx * rows):
             y, x = divmod(core, mx)
-            label[y, i * mx + x] = f"chip {chip}<br>core {core}" if len(chips) > 1 else f"core {core}"
+            label[y, i * mx + x] = (f"chip {chip} core {core}" if len(chips) > 1 else f"core {core}")
+            label[y, i * mx + x] += "<br>unused"
     for (chip, core), a in cores.items():
         y, x = divmod(core, mx)
-        if y < my:
-            grid[y, chips.index(chip) * mx + x] = a.spikes / prof.samples
+        if y < rows:
+            spikes = a.spikes / prof.samples
+            grid[y, chips.index(chip) * mx + x] = spikes
+            name = f"chip {chip} core {core}" if len(chips) > 1 else f"core {core}"
+            label[y, chips.index(chip) * mx + x] = (
+                f"{name}<br>layers: {', '.join(layers_on.get((chip, core), []))}")
+            text[y, chips.index(chip) * mx + x] = f"{core}<br>{spikes:,.0f}"
     fig = go.Figure(go.Heatmap(z=grid, colorscale="Viridis", hoverongaps=False, xgap=2, ygap=2,
-                               customdata=label, colorbar={"title": "spikes per sample"},
-                               hovertemplate="%{customdata}<br>%{z} spikes/sample<extra></extra>"))
-    fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", autorange="reversed")
+                               zmin=0, zmax=max(float(np.nanmax(grid)), 1.0), text=text, texttemplate="%{text}",
+                               textfont={"size": 10},
+                               customdata=label, colorbar={"title": "spikes<br>per sample"},
+                               hovertemplate="%{customdata}<br>%{z:,.1f} spikes per sample"
+                                             "<extra></extra>"))
+    fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain", dtick=1)
+    fig.update_yaxes(showgrid=False, zeroline=False, scaleanchor="x", autorange="reversed", dtick=1)
     fig.update_layout(plot_bgcolor="#eeeeee")
-    fig.update_layout(title="Spikes per core on the chip mesh (blank: unused core)"
+    fig.update_layout(title="Spikes per core on the chip mesh (number in a cell: core id, then "
+                            "spikes per sample; grey: unused core)"
                             + (f"; chips {chips} side by side" if len(chips) > 1 else ""),
-                      height=max(360, 40 * my + 120), xaxis_title="core x (mesh column)",
+                      height=max(300, 60 * rows + 160),
+                      xaxis_title=f"core x (mesh column, 0 to {mx - 1})",
                       yaxis_title="core y (mesh row)", margin={"t": 50})
     return fig
 
@@ -153,6 +181,18 @@ def _energy(est: EnergyEstimate) -> Any:
     return fig
 
 
+def _constants_table(est: EnergyEstimate) -> str:
+    esc = html.escape
+    rows = "".join(f"<tr><td>{esc(c.name)}</td><td>{c.value:g} {esc(c.unit)}</td>"
+                   f"<td>{esc(c.basis)}</td><td style='text-align:left'>{esc(c.source)}</td>"
+                   f"<td>{esc(c.confidence)}</td></tr>" for c in est.constants.values())
+    return ("<table><tr><th>constant</th><th>value</th><th>basis</th>"
+            "<th style='text-align:left'>source</th><th>confidence</th></tr>"
+            f"{rows}</table><p class='meta'>basis: simulated (pre-silicon), measured, calibrated "
+            "(fitted to silicon) or derived; confidence: V checked against the source's own text "
+            "or code, Q transcribed with a page reference, C widely cited.</p>")
+
+
 def _figures(figures: dict[str, Any]) -> list[str]:
     lines = []
     for name, f in figures.items():
@@ -167,8 +207,17 @@ def _figures(figures: dict[str, Any]) -> list[str]:
 def render(program: Program, result: Any, prof: Profile, est: EnergyEstimate,
            report: dict[str, Any], target: Any = None) -> str:
     """The page as a string."""
-    figures = [("Spike raster", _raster(program, result, prof)),
-               ("Sparsity over time", _sparsity(prof))]
+    dt_text = f" ({prof.dt * 1e3:g} ms each)" if prof.dt else ""
+    figures = [("Spike raster", _raster(program, result, prof),
+                f"Every spike of the first input sample: time step{dt_text} across, neuron down, "
+                "one colour per neuron group (a layer, or a slice of a layer that the partitioner "
+                "put on its own core). Empty columns are steps where nothing fired; a dense band is "
+                "a busy layer."),
+               ("Sparsity over time", _sparsity(prof),
+                f"For each layer and time step, the fraction of its neurons that did NOT spike, "
+                f"averaged over the {prof.samples} samples. 1 means silent; the closer to 1, the "
+                "fewer synaptic operations and the less energy. The vertical axis is zoomed to the "
+                "range the layers occupy.")]
     esc = html.escape
     pj = report["profile"]
     parts = [f"<h1>neurocc profile: {esc(report['artifact'])} on {esc(report['target'])}</h1>",
@@ -194,43 +243,69 @@ def render(program: Program, result: Any, prof: Profile, est: EnergyEstimate,
              "the synapse blocks that feed it. Dense MACs: every connection every step, what a "
              "non-event-driven accelerator would compute.</p>"]
     body: list[str] = []
-    for i, (title, fig) in enumerate(figures):
+    for i, (title, fig, caption) in enumerate(figures):
         body.append(f"<h2>{esc(title)}</h2>")
         body.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0),
                                 config={"displaylogo": False}))
+        body.append(f"<p class='caption'>{esc(caption)}</p>")
     parts += body
     parts.append("<h2>Activity on the chip</h2>")
     if prof.cores:
+        used = len(prof.cores)
+        mesh = getattr(getattr(target, "topology", None), "core_mesh", None)
+        last_row = max(k for _, k in prof.cores) // mesh[0] if mesh else None
+        hidden = (f" Rows {last_row + 1} to {mesh[1] - 1} of the {mesh[0]} x {mesh[1]} mesh hold "
+                  "no used core and are not drawn." if mesh and last_row + 1 < mesh[1] else "")
         parts.append(_mesh(prof, target).to_html(full_html=False, include_plotlyjs=False,
                                                  config={"displaylogo": False}))
+        parts.append(f"<p class='caption'>The chip's neurocores laid out as its mesh; each "
+                     f"coloured cell is a core the compiler placed neurons on ({used} used), its "
+                     "colour the spikes its neurons sent per sample. Spikes between cores travel "
+                     "over the mesh links, one hop per link; hover a core for the layers on it. "
+                     f"The table below gives every used core's figures.{hidden}</p>")
         parts.append(_table([(f"chip {c['chip']} core {c['core']}", c) for c in pj["cores"]],
                             total_last=False))
         if pj["link_traffic"]:
             rows = "".join(f"<tr><td>{esc(r['from'])}</td><td>{esc(r['to'])}</td>"
                            f"<td>{_fmt(r['spikes'])}</td></tr>"
                            for r in sorted(pj["link_traffic"], key=lambda r: -r["spikes"])[:20])
-            parts.append("<p>Busiest links (spikes per sample):</p><table><tr><th>from</th>"
+            parts.append("<p>Busiest mesh links (spikes per sample that cross each link; a "
+                         "link joins two neighbouring cores, named by their (x, y) on the mesh):"
+                         "</p><table><tr><th>from</th>"
                          f"<th>to</th><th>spikes</th></tr>{rows}</table>")
     else:
         parts.append("<p class='note'>The program is unplaced: no partition or placement pass "
                      "assigned its neuron groups to cores, so there is no per-core activity or "
                      "link traffic to show.</p>")
     parts.append("<h2>Energy</h2>")
-    if est.available:
+    if est.available and est.method != "per-op":
+        tu, tk = _energy_unit(est.total.total)
+        parts.append(f"<p><b>Constants:</b> {esc(est.label)}</p>")
+        parts.append(f"<p><b>Total per sample: {est.total.total / tk:.3g} {tu}</b> "
+                     f"({esc(est.method)}). This is a system-power estimate, not a per-operation "
+                     "model: the chip's measured power on another workload times how long this "
+                     "run lasts. It does not change with this network's spikes or sparsity, so "
+                     "there is no breakdown by layer.</p>")
+        parts.append(_constants_table(est))
+        parts.append("<p>Assumptions:</p><ul>"
+                     + "".join(f"<li>{esc(a)}</li>" for a in est.assumptions) + "</ul>")
+    elif est.available:
         total, static = est.total.total, est.static.static
         tu, tk = _energy_unit(total)
         parts.append(f"<p><b>Constants:</b> {esc(est.label)}</p>")
         parts.append(f"<p><b>Total per sample: {total / tk:.3g} {tu}</b>, of which static "
                      f"(chip power x run time) {static / tk:.3g} {tu} "
                      f"({100 * static / total if total else 0:.1f}%) and dynamic (activity) "
-                     f"{(total - static) / tk:.3g} {tu}.</p>")
+                     f"{_joules_text(total - static)}.</p>")
         parts.append(_energy(est).to_html(full_html=False, include_plotlyjs=False,
                                           config={"displaylogo": False}))
-        rows = "".join(f"<tr><td>{esc(c.name)}</td><td>{c.value:g} {esc(c.unit)}</td>"
-                       f"<td>{esc(c.basis)}</td><td style='text-align:left'>{esc(c.source)}</td>"
-                       f"<td>{esc(c.confidence)}</td></tr>" for c in est.constants.values())
-        parts.append("<table><tr><th>constant</th><th>value</th><th>basis</th><th>source</th>"
-                     f"<th>confidence</th></tr>{rows}</table>")
+        parts.append("<p class='caption'>The energy the network's activity costs per sample, "
+                     "per layer, split by what spends it: synaptic operations (a spike reaching a "
+                     "weight), neuron updates (active: the membrane changed; idle: it did not), "
+                     "spikes sent, and hops over mesh links. Each count above times its constant "
+                     "below. The static power of the chip is stated above, not drawn: it would "
+                     "dwarf every bar.</p>")
+        parts.append(_constants_table(est))
         parts.append("<p>Assumptions:</p><ul>"
                      + "".join(f"<li>{esc(a)}</li>" for a in est.assumptions) + "</ul>")
     else:

@@ -81,7 +81,7 @@ def assert_groups_equal(emu, lava, groups, where: str) -> None:
 
 #: the shared input port; each network reads a random subset of 1..40 of its columns. Its
 #: rate alternates between quiet and busy phases, so event-driven summation (forced in the
-#: last chunk) takes each of its branches: few rows gathered, more rows, the dense fallback.
+#: last chunk) runs from zero to many trips of its loop over active sources.
 N_IN = 520
 KINDS = ("plain", "plain", "wrap", "saturate", "limits")  # by seed % 5
 #: (seeds, batch, steps, emulator summation): one Lava call and one emulator compile per chunk

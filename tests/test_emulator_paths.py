@@ -1,8 +1,10 @@
-"""The emulator's summation paths (dense float32, dense int32, event-driven) give the same bits.
+"""The emulator's summation paths give the same bits.
 
-Event-driven sums gather the weight rows of active sources up to a capacity,
-then a wider capacity, then fall back to the dense product: activity below,
-between and above those capacities must all give identical results.
+Dense blocks fed by an input port are summed for many steps at once before the
+scan; event-driven sums list the active sources and add their weight rows in
+a loop, one per spike; dense products run in int8, float32 or int32 by what
+the weights allow. Silent, sparse, busy and saturated inputs, at batch sizes
+on both sides of the per-sample loop, must all give identical results.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 
 from neurocc import ir
-from neurocc.simulators.emulator import Emulator
+from neurocc.simulators.emulator import EVENT_MAX_BATCH, Emulator
 
 
 def program(n_in: int, n_out: int, seed: int) -> ir.Program:
@@ -29,11 +31,13 @@ def program(n_in: int, n_out: int, seed: int) -> ir.Program:
                       [ir.OutputPort("out", "g", (n_out,))], {"dt": 1.0})
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.01, 0.05, 0.3, 1.0])
-def test_event_equals_dense_at_any_activity(rate: float) -> None:
-    # 2048 sources: capacity 64, then 256, then dense; rates span all three
+@pytest.mark.parametrize("rate,batch", [(0.0, 2), (0.01, 2), (0.05, 2), (0.3, 2), (1.0, 2),
+                                        (0.05, EVENT_MAX_BATCH + 2)])
+def test_event_equals_dense_at_any_activity(rate: float, batch: int) -> None:
+    # 2048 sources, 0 to 2048 of them active per step; a batch above EVENT_MAX_BATCH
+    # takes the vectorized loop
     prog = program(2048, 64, seed=int(rate * 100))
-    x = np.random.default_rng(5).random((30, 2, 2048)) < rate
+    x = np.random.default_rng(5).random((30, batch, 2048)) < rate
     event = Emulator(prog, record=("g",), summation="event").run(x)
     dense = Emulator(prog, record=("g",), summation="dense").run(x)
     assert np.array_equal(event.spikes["g"], dense.spikes["g"])
@@ -45,13 +49,19 @@ def test_event_equals_dense_at_any_activity(rate: float) -> None:
         assert dense.spikes["g"].any() and not dense.spikes["g"].all()
 
 
-def test_auto_choice_is_event_for_wide_sources_at_batch_one() -> None:
-    prog = program(2048, 8, seed=1)
+def test_auto_choice_event_for_large_recurrent_blocks_at_small_batch() -> None:
+    """Port-fed blocks are summed before the scan; a large recurrent block event-driven.
+
+    The recurrent weights are 7-bit mixed (multiples of 4 in -128..124, int8); the
+    input weights are 9-bit (-256..255), so they go to float32 (fan-in sum < 2**24).
+    """
+    prog = program(2048, 600, seed=1)
     emu = Emulator(prog)
     emu.run(np.zeros((2, 1, 2048), bool))
-    assert emu.summation == {"in->g": "event", "g->g": "dense-f32"}
-    emu.run(np.zeros((2, 64, 2048), bool))
-    assert emu.summation["in->g"] == "dense-f32"
+    assert emu.summation == {"in->g": "dense-f32", "g->g": "event"}   # 600 x 600 >= 2**18
+    assert emu.hoisted == ("in->g",)
+    emu.run(np.zeros((2, EVENT_MAX_BATCH + 1, 2048), bool))
+    assert emu.summation == {"in->g": "dense-f32", "g->g": "dense-i8"}
 
 
 def test_int32_path_when_float32_cannot_be_exact() -> None:
@@ -118,3 +128,30 @@ def test_synaptic_delays_match_lava() -> None:
         assert np.array_equal(emu.spikes[g], lava.spikes[g])
         for var in ("u", "v"):
             assert np.array_equal(emu.traces[g][var], lava.traces[g][var])
+
+
+@pytest.mark.parametrize("summation,scale", [("dense", 1), ("dense", 2), ("event", 1)])
+def test_event_counts_when_fan_out_needs_several_digits(summation: str, scale: int) -> None:
+    """Fan-outs of up to 600 exceed an int8 digit (127); counts must still be spikes x nnz.
+
+    scale 1 keeps every weight in int8 (dense-i8, 7-bit digits); scale 2 takes the
+    input block to float32; event mode uses int16 rows.
+    """
+    prog = program(300, 600, seed=4)
+    w = prog.synapses[0].weights
+    w[:] = np.clip(w // 2 * scale, -256, 255)
+    w[:, :5] = 0                                                    # five sources without synapses
+    x = np.random.default_rng(6).random((12, 2, 300)) < 0.2
+    emu = Emulator(prog, record=("g",), summation=summation)
+    res = emu.run(x)
+    assert res.spikes["g"].any()
+    from neurocc.simulators.emulator import effective_weights
+    for name, block in (("in->g", prog.synapses[0]), ("g->g", prog.synapses[1])):
+        nnz = np.count_nonzero(effective_weights(block.weights, block.num_weight_bits,
+                                                 block.sign_mode), axis=0)
+        assert nnz.max() > 127
+        src = x if name == "in->g" else res.spikes["g"]
+        expected = (src != 0).astype(np.int64) @ nnz
+        assert np.array_equal(res.counters["synaptic_events"][name], expected), name
+    if summation == "dense":
+        assert emu.summation["in->g"] == ("dense-i8" if scale == 1 else "dense-f32")

@@ -207,6 +207,29 @@ def test_no_estimate_without_per_op_constants():
     assert est.to_json()["available"] is False and "total" not in est.to_json()
 
 
+def test_system_power_estimate_by_hand():
+    x, result = hand_run()
+    prof = P.profile(hand_program(), result, x)
+    power = {"system_power": P.EnergyConstant("system_power", 291.0, "uW", "measured", "s", "V")}
+    est = P.estimate_energy(prof, power, "xylo")
+    # 291 uW x 4 steps x 1 ms, per sample, whatever the spikes
+    assert est.available and est.method == "system power x run time"
+    assert est.total.total == est.total.system == pytest.approx(291e-6 * 4e-3)
+    assert est.layers == {} and any("does not depend" in a for a in est.assumptions)
+    assert est.to_json()["method"] == "system power x run time"
+    silent = types.SimpleNamespace(spikes={g: 0 * s for g, s in result.spikes.items()},
+                                   traces={}, counters={})
+    assert P.estimate_energy(P.profile(hand_program(), silent, 0 * x), power, "xylo").total \
+        == est.total
+    # with complete per-op constants the system power is not used, and the estimate says so
+    both = constants(synop=1, update_active=1, update_idle=1, spike=1) | power
+    est = P.estimate_energy(prof, both, "both")
+    assert est.method == "per-op" and est.total.system == 0
+    assert any("system_power is not used" in a for a in est.assumptions)
+    no_dt = dataclasses.replace(prof, dt=None)
+    assert not P.estimate_energy(no_dt, power, "xylo").available
+
+
 def test_energy_tables_and_overrides():
     table = {"synaptic_op": {"value": 2.0, "unit": "nJ", "basis": "measured", "source": "s",
                              "confidence": "V"},
@@ -301,6 +324,39 @@ def test_profile_with_borrowed_constants_is_labelled(capsys, artifact, tmp_path)
     assert "BORROWED" in out
 
 
+def test_profile_with_silicon_calibrated_loihi1_constants(capsys, artifact, tmp_path):
+    art, x = artifact
+    code, out, err = run_cli(capsys, "profile", art, "--input", x, "--energy-from", "loihi1_sanafe",
+                             "--json", tmp_path / "p.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "p.json").read_text())
+    energy, net = report["energy"], report["profile"]["network"]
+    assert energy["label"].startswith("BORROWED: Loihi 1 (SANA-FE")
+    # REFERENCE.md section 3: 35.5 pJ per synaptic op, 51.2 pJ per inactive neuron update
+    assert energy["total"]["synops"] == pytest.approx(net["synaptic_ops"] * 35.5e-12)
+    idle = 45 * 100 - net["membrane_updates"]            # 45 neurons x 100 steps, per sample
+    assert energy["total"]["updates_idle"] == pytest.approx(idle * 51.2e-12)
+    assert energy["constants"]["synop"]["confidence"] == "V"
+
+
+@pytest.mark.parametrize("chip, watts, source", [("speck", 0.70e-3, "Yao et al."),
+                                                 ("xylo_audio2", 291e-6, "Bos & Muir")])
+def test_profile_with_a_chips_measured_system_power(capsys, artifact, tmp_path, chip, watts,
+                                                    source):
+    art, x = artifact
+    code, out, err = run_cli(capsys, "profile", art, "--input", x, "--energy-from", chip,
+                             "--json", tmp_path / "p.json", "--html", tmp_path / "r.html")
+    assert code == 0, err
+    energy = json.loads((tmp_path / "p.json").read_text())["energy"]
+    assert energy["method"] == "system power x run time"
+    assert energy["label"].startswith("SYSTEM-POWER ESTIMATE") and source in energy["label"]
+    assert "not compiled for " + chip in energy["label"]
+    # Braille at dt = 0.1 ms: 100 steps = 10 ms per sample
+    assert energy["total"]["total"] == pytest.approx(watts * 100 * 1e-4)
+    assert "SYSTEM-POWER ESTIMATE" in out
+    assert "system-power estimate, not a per-operation model" in (tmp_path / "r.html").read_text()
+
+
 def test_profile_with_a_user_energy_file(capsys, artifact, tmp_path):
     art, x = artifact
     f = tmp_path / "chip.toml"
@@ -327,7 +383,8 @@ def test_profile_html_is_one_self_contained_page(capsys, artifact, tmp_path):
     assert "Spikes per core on the chip mesh" in text
 
 
-@pytest.mark.parametrize("case", ["format", "shape", "dtype", "energy", "energy-from", "missing"])
+@pytest.mark.parametrize("case", ["format", "shape", "dtype", "energy", "energy-from",
+                                  "no-figures", "missing"])
 def test_profile_user_errors(capsys, artifact, tmp_path, case):
     art, x = artifact
     args: list[object] = ["profile", art, "--input", x]
@@ -349,7 +406,10 @@ def test_profile_user_errors(capsys, artifact, tmp_path, case):
         needles = ("'lots' is not a number",)
     elif case == "energy-from":
         args += ["--energy-from", "loihi9"]
-        needles = ("no such constant set", "loihi1")
+        needles = ("no such constant set", "loihi1", "loihi1_sanafe", "speck")
+    elif case == "no-figures":
+        args += ["--energy-from", "spinnaker2"]
+        needles = ("spinnaker2.toml", "no measured system power", "rather than invent")
     else:
         args[1], needles = tmp_path / "nothing", ("no such artifact",)
     code, _, err = run_cli(capsys, *args)
