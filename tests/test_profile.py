@@ -171,6 +171,56 @@ def test_the_emulator_agrees_with_the_hand_network():
     assert not [n for n in prof.notes if "truncates" in n]
 
 
+def test_hops_on_a_partitioned_and_placed_program():
+    """The real partition and place & route passes, one neuron per core on a 2 x 2 mesh.
+
+    Inputs 0 and 2 fire every step of both samples. A0 gets 5 + 7 and A1 gets 9 (x 64 on
+    Loihi 2, above theta 64), so both fire at steps 1, 2, 3 (one step of synaptic latency):
+    3 spikes per sample each; B0 (3 from A0) and B1 (4 from A0) fire at steps 2 and 3.
+    A1 has no non-zero weight into B, so only A0's slice sends spikes between cores: one
+    packet to B0's core and one to B1's, each over the Manhattan distance between the cores
+    (XY routing; every slice on its own core, so each distance is at least 1).
+    """
+    from neurocc.compiler.partition import partition
+    from neurocc.compiler.place_route import place_and_route
+
+    tiny = dataclasses.replace(target(), cores=P.CoreLimits(
+        max_neurons=1, synapse_memory_bits=0, dense_weight_bits=8, sparse_entry_bits=24,
+        max_fan_in=0, max_fan_out=0, routing_entries=0),
+        topology=P.Topology(cores_per_chip=4, core_mesh=(2, 2), max_chips=1, chip_mesh=(1, 1)))
+    placed = place_and_route(partition(hand_program(), tiny), tiny)
+    slices = {p["slice_of"]: [] for p in placed.placement.values()}
+    for g, p in sorted(placed.placement.items(), key=lambda kv: kv[1]["start"]):
+        slices[p["slice_of"]].append(g)
+    (a0, a1), (b0, b1) = slices["A"], slices["B"]
+    x = np.zeros((4, 2, 3), np.int8)
+    x[:, :, [0, 2]] = 1
+    result = Emulator(placed, tuple(placed.groups)).run(x)
+    prof = P.profile(placed, result, x, tiny.formats, tiny.topology)
+
+    def xy(g: str) -> tuple[int, int]:
+        core = placed.placement[g]["core"]
+        return core % 2, core // 2                      # 2 x 2 mesh, row-major
+
+    def distance(g: str, h: str) -> int:
+        return abs(xy(g)[0] - xy(h)[0]) + abs(xy(g)[1] - xy(h)[1])
+
+    assert len({placed.placement[g]["core"] for g in placed.groups}) == 4
+    assert [prof.groups[g].spikes for g in (a0, a1, b0, b1)] == [6, 6, 4, 4]
+    hops_per_spike = distance(a0, b0) + distance(a0, b1)
+    assert hops_per_spike >= 2
+    assert prof.groups[a0].spike_hops == 6 * hops_per_spike
+    assert prof.groups[a1].spike_hops == prof.groups[b0].spike_hops == 0
+    assert prof.layers["A"].mean_hops == pytest.approx(6 * hops_per_spike / 12)
+    # every hop crosses one link: the links carry exactly the hops, each A0's 6 spikes per route
+    assert sum(prof.link_traffic.values()) == prof.network.spike_hops
+    assert set(prof.link_traffic.values()) <= {6, 12}
+    # synaptic ops per sample: inputs 0, 2 -> A0 (2 weights) and input 2 -> A1, 4 steps: 12;
+    # A0's 3 spikes -> B0 and -> B1: 6. Both samples: 36, what the emulator processed
+    events = sum(int(v.sum()) for v in result.counters["synaptic_events"].values())
+    assert prof.network.synops == events == 36
+
+
 # --- energy ------------------------------------------------------------------------
 
 
