@@ -312,3 +312,41 @@ def test_count_correlation_and_argmax_with_ties():
     r = V.count_correlation(emu, ref)
     assert r == pytest.approx(np.corrcoef(emu.ravel(), ref.ravel())[0, 1])
     assert V.count_correlation(np.ones((2, 2)), ref[:2, :2]) is None
+
+
+# --- bad input, the same clear error from run, verify and profile ---------------
+
+
+def _bad_input(tmp_path: Path, art: Path, case: str) -> tuple[Path, Path, tuple[str, ...]]:
+    """(artifact, input file, the words the error must carry) for one kind of bad input."""
+    x = tmp_path / "x.npy"
+    if case == "format":  # an artifact written by another neurocc format version
+        import shutil
+
+        old = tmp_path / "other-version"
+        shutil.copytree(art, old)
+        manifest = json.loads((old / "manifest.json").read_text())
+        manifest["format"] = ir.ARTIFACT_FORMAT + 1
+        (old / "manifest.json").write_text(json.dumps(manifest))
+        np.save(x, np.zeros((10, 1, 12), np.int8))
+        return old, x, (f"format {ir.ARTIFACT_FORMAT + 1}", f"format {ir.ARTIFACT_FORMAT}",
+                        "Recompile")
+    arrays = {"channels": (np.zeros((10, 2, 13), np.int8), ("shape [10, 2, 13]", "[T, B, 12]")),
+              "no-batch": (np.zeros((10, 12), np.int8), ("shape [10, 12]", "[T, B, 12]")),
+              "complex": (np.zeros((10, 2, 12), np.complex64), ("dtype complex64",)),
+              "text": (np.full((10, 2, 12), "1"), ("dtype <U1", "expected numbers"))}
+    arr, needles = arrays[case]
+    np.save(x, arr)
+    return art, x, needles
+
+
+@pytest.mark.parametrize("command", ["run", "verify", "profile"])
+@pytest.mark.parametrize("case", ["format", "channels", "no-batch", "complex", "text"])
+def test_bad_input_is_one_clear_error_from_every_command(capsys, tmp_path, braille_artifact,
+                                                         command, case):
+    art, x, needles = _bad_input(tmp_path, braille_artifact, case)
+    extra = {"run": ["-o", tmp_path / "r.npz"], "verify": ["--against", "reference"],
+             "profile": []}[command]
+    code, _, err = run_cli(capsys, command, art, "--input", x, *extra)
+    assert_user_error(code, err, *needles)
+    assert not (tmp_path / "r.npz").exists()
