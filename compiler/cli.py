@@ -1089,8 +1089,8 @@ def run_fit(args: argparse.Namespace) -> int:
     targets = [resolve_target(name) for name in args.target]
     try:
         dt: float | None = _resolve_dt(args.dt, graph, args.model)
-    except UsageError:
-        dt = None
+    except (UsageError, ir.SimulationError):
+        dt = None  # no dt: every target is estimated from the float graph (the help says so)
     activity = None
     if args.activity is not None:
         try:
