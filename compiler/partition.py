@@ -39,6 +39,10 @@ destination slice it reaches, times its group's spike rate: 1 unless
 slice graph into chips with METIS (pymetis), then fills cores chip by chip.
 ``auto`` runs both and keeps the one with less inter-chip traffic (then less
 inter-core traffic).
+
+A target whose ``[topology]`` says ``mapping = "layer_per_core"`` (Speck) is
+not sliced: each whole layer takes one core under the per-core memory
+formulas of ``[layer_memory]`` (``layer_cores.py``).
 """
 
 from __future__ import annotations
@@ -110,6 +114,9 @@ class Structure:
     groups: dict[str, int]
     ports: dict[str, int]
     patterns: list[Pattern]
+    #: per group, the convolution that feeds it (from the float graph), for targets that
+    #: map whole layers to cores; None when not known (a Program, a synthetic network)
+    layers: dict[str, Any] | None = None
 
     @classmethod
     def from_program(cls, program: Program) -> "Structure":
@@ -128,6 +135,7 @@ class Structure:
         compiled Program may hold more blocks per connection (quantize's
         residual blocks), so this is an estimate from below of synapse memory.
         """
+        from .layer_cores import layer_shapes
         from .lower import BIAS, lower_synapses
 
         lowered = lower_synapses(graph)
@@ -142,7 +150,7 @@ class Structure:
                 cols, rows = np.nonzero(c.matrix.T)
                 hops = f"@{c.hops}" if c.hops else ""
                 patterns.append(Pattern(f"{source}->{g}{hops}", source, g, cols, rows))
-        return cls({g: size(g) for g in lowered.groups}, ports, patterns)
+        return cls({g: size(g) for g in lowered.groups}, ports, patterns, layer_shapes(graph))
 
     def check(self) -> None:
         for p in self.patterns:
@@ -870,6 +878,10 @@ def plan_partition(structure: Structure, target: TargetSpec,
         raise CapacityError(f"target '{target.name}' has no [cores] table: neurocc cannot tell "
                             "what fits on one of its cores; add [cores] to its TOML")
     structure.check()
+    if target.topology is not None and target.topology.mapping == "layer_per_core":
+        from .layer_cores import plan_layer_per_core
+
+        return plan_layer_per_core(structure, target, options)
     rates = _rates(structure, options.activity)
     sg, binding = slice_network(structure, cores, rates)
     per_chip, max_chips = _topology(target)

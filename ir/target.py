@@ -7,7 +7,10 @@ Every field is checked on load; an error names the field and the file.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,115 @@ class Topology:
     core_mesh: tuple[int, int]
     max_chips: int
     chip_mesh: tuple[int, int]
+    #: how a network meets the cores: "neuron_slices" (a layer is cut into slices that
+    #: fill cores under [cores]) or "layer_per_core" (each whole layer takes one core,
+    #: under the per-core memory formulas of [layer_memory]; Speck / DYNAP-CNN)
+    mapping: str = "neuron_slices"
+
+
+MAPPINGS = ("neuron_slices", "layer_per_core")
+#: the names a [layer_memory] formula may use
+FORMULA_NAMES = ("c_in", "c_out", "k_h", "k_w", "out_h", "out_w", "bias")
+_FORMULA_FUNCTIONS = {"ceil": math.ceil, "floor": math.floor, "log2": math.log2, "max": max,
+                      "min": min}
+_FORMULA_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+                ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
+                ast.FloorDiv: lambda a, b: a // b, ast.Pow: lambda a, b: a ** b}
+
+
+def _formula(text: Any, key: str, where: str) -> ast.Expression:
+    """Parse a [layer_memory] formula: arithmetic, ceil/floor/log2/max/min, `a if bias else b`.
+
+    Checked on load, so a typo names the field and the file; evaluated by
+    walking the tree (never eval), so a target file cannot run code.
+    """
+    if not isinstance(text, str):
+        raise TargetSpecError(f"{where}: field '{key}' must be a formula string, got {text!r}")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as e:
+        raise TargetSpecError(f"{where}: field '{key}': not a formula ({e.msg}): {text!r}") from None
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.USub, ast.IfExp,
+                               ast.Load, *_FORMULA_OPS))
+        ok = ok or (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+                    and not isinstance(node.value, bool))
+        ok = ok or (isinstance(node, ast.Name) and node.id in FORMULA_NAMES + tuple(_FORMULA_FUNCTIONS))
+        ok = ok or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in _FORMULA_FUNCTIONS and not node.keywords)
+        if not ok:
+            raise TargetSpecError(
+                f"{where}: field '{key}': {ast.unparse(node) if hasattr(node, 'lineno') else text!r}"
+                f" is not allowed in a formula; use numbers, + - * / // **, "
+                f"{', '.join(_FORMULA_FUNCTIONS)}, 'X if bias else Y' and the names "
+                f"{', '.join(FORMULA_NAMES)}")
+    return tree
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> ast.Expression:
+    return ast.parse(text, mode="eval")
+
+
+def _evaluate(node: ast.AST, names: dict[str, Any]) -> Any:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body, names)
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    if isinstance(node, ast.UnaryOp):
+        return -_evaluate(node.operand, names)
+    if isinstance(node, ast.BinOp):
+        return _FORMULA_OPS[type(node.op)](_evaluate(node.left, names),
+                                           _evaluate(node.right, names))
+    if isinstance(node, ast.IfExp):
+        return _evaluate(node.body if _evaluate(node.test, names) else node.orelse, names)
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    return _FORMULA_FUNCTIONS[node.func.id](*(_evaluate(a, names) for a in node.args))
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerWords:
+    """Memory words one layer takes on a layer-per-core chip, by kind."""
+
+    kernel: int
+    neuron: int
+    bias: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerMemory:
+    """A layer-per-core chip's per-core memories and the formulas a layer is charged by.
+
+    Each core holds one whole layer (a convolution or linear map, its neurons
+    and their bias); a layer fits core i when each of its words (``words``)
+    is at most that core's budget. Budgets are per core, core 0 first, and
+    repeat on every chip.
+    """
+
+    kernel_formula: str
+    neuron_formula: str
+    bias_formula: str
+    kernel_words: tuple[int, ...]
+    neuron_words: tuple[int, ...]
+    bias_words: tuple[int, ...]
+    max_output_channels: int = 0     # 0: no limit
+    max_kernel_size: int = 0          # largest k_h and k_w; 0: no limit
+
+    def words(self, c_in: int, c_out: int, kernel: tuple[int, int], out: tuple[int, int],
+              bias: bool) -> LayerWords:
+        names = dict(c_in=c_in, c_out=c_out, k_h=kernel[0], k_w=kernel[1], out_h=out[0],
+                     out_w=out[1], bias=bias)
+        value = lambda f: int(math.ceil(_evaluate(_parsed(f), names)))  # noqa: E731
+        return LayerWords(value(self.kernel_formula), value(self.neuron_formula),
+                          value(self.bias_formula))
+
+    def cores_that_fit(self, layer: LayerWords) -> list[int]:
+        """Indices (on one chip) of the cores whose every budget holds `layer`."""
+        return [i for i, (k, n, b) in enumerate(zip(self.kernel_words, self.neuron_words,
+                                                    self.bias_words))
+                if layer.kernel <= k and layer.neuron <= n and layer.bias <= b]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +181,8 @@ class TargetSpec:
     #: energy constants, each with value, unit, basis, source, confidence
     energy: dict[str, Any]
     path: str = ""
+    #: per-core memories of a layer-per-core chip ([layer_memory]); None otherwise
+    layer_memory: LayerMemory | None = None
 
 
 _FORMAT_FIELDS = {f.name: f.type for f in dataclasses.fields(NumericFormats)}
@@ -102,7 +216,7 @@ def load_target(path: str | Path) -> TargetSpec:
              "topology", "energy"}
     extra = sorted(k for k in data if k not in known and not isinstance(data[k], dict))
     if extra:
-        # unknown tables are allowed (a backend's own data, e.g. [speck_memory]);
+        # unknown tables are allowed (a backend's own data);
         # unknown top-level values are typos
         raise TargetSpecError(f"{where}: unknown field(s) {extra}; the fields are {sorted(known)}")
     fmt = data.get("formats")
@@ -132,14 +246,60 @@ def load_target(path: str | Path) -> TargetSpec:
             cores_per_chip=_require(table, "cores_per_chip", int, f"{where} [topology]", nonneg=True),
             core_mesh=_pair(table, "core_mesh", f"{where} [topology]"),
             max_chips=_require(table, "max_chips", int, f"{where} [topology]", nonneg=True),
-            chip_mesh=_pair(table, "chip_mesh", f"{where} [topology]"))
+            chip_mesh=_pair(table, "chip_mesh", f"{where} [topology]"),
+            mapping=table.get("mapping", "neuron_slices"))
+        if topology.mapping not in MAPPINGS:
+            raise TargetSpecError(f"{where} [topology]: field 'mapping' must be one of "
+                                  f"{', '.join(MAPPINGS)}, got {topology.mapping!r}")
+    layer_memory = None
+    if "layer_memory" in data:
+        layer_memory = _layer_memory(data["layer_memory"], f"{where} [layer_memory]")
+    if topology is not None and topology.mapping == "layer_per_core":
+        if layer_memory is None:
+            raise TargetSpecError(f"{where}: [topology] mapping = 'layer_per_core' needs a "
+                                  "[layer_memory] table (the per-core memories and formulas)")
+        if len(layer_memory.kernel_words) != topology.cores_per_chip:
+            raise TargetSpecError(
+                f"{where} [layer_memory]: field 'kernel_memory_words' lists "
+                f"{len(layer_memory.kernel_words)} cores; [topology] cores_per_chip is "
+                f"{topology.cores_per_chip}")
     return TargetSpec(
         name=_require(data, "name", str, where),
         description=_require(data, "description", str, where),
         neuron_models=tuple(models),
         synaptic_latency=_require(data, "synaptic_latency", int, where, nonneg=True),
         formats=formats, cores=cores, topology=topology,
-        energy=dict(data.get("energy", {})), path=where)
+        energy=dict(data.get("energy", {})), path=where, layer_memory=layer_memory)
+
+
+def _layer_memory(table: Any, where: str) -> LayerMemory:
+    if not isinstance(table, dict):
+        raise TargetSpecError(f"{where}: must be a table")
+    formulas = {k: _formula(table.get(f"{k}_memory_formula"), f"{k}_memory_formula", where)
+                for k in ("kernel", "neuron", "bias")}
+    columns = {}
+    for k in ("kernel", "neuron", "bias"):
+        key = f"{k}_memory_words"
+        value = table.get(key)
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                           for v in value)):
+            raise TargetSpecError(f"{where}: field '{key}' must be a list of integers >= 0, "
+                                  f"one per core, got {value!r}")
+        columns[k] = tuple(value)
+    if len({len(c) for c in columns.values()}) != 1:
+        raise TargetSpecError(f"{where}: fields " + ", ".join(
+            f"'{k}_memory_words' ({len(c)} cores)" for k, c in columns.items())
+            + " must list the same cores")
+    optional = {k: (_require(table, k, int, where, nonneg=True) if k in table else 0)
+                for k in ("max_output_channels", "max_kernel_size")}
+    layer = LayerMemory(*(ast.unparse(formulas[k]) for k in ("kernel", "neuron", "bias")),
+                        columns["kernel"], columns["neuron"], columns["bias"], **optional)
+    try:  # a formula that parses may still fail on numbers (log2(0), 1/0)
+        layer.words(1, 1, (1, 1), (1, 1), True)
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError) as e:
+        raise TargetSpecError(f"{where}: a formula fails on a 1-channel 1x1 layer ({e})") from None
+    return layer
 
 
 def _pair(table: dict, key: str, where: str) -> tuple[int, int]:

@@ -140,7 +140,7 @@ def test_speck_numbers():
     # CoreLimits holds the smallest budget, which every core meets
     assert c.max_neurons == min(b.neuron_words for b in budgets)
     assert c.synapse_memory_bits == min(b.kernel_words for b in budgets) * 8
-    rules = tomllib.loads(speck.SPEC_PATH.read_text())["speck_memory"]
+    rules = tomllib.loads(speck.SPEC_PATH.read_text())["layer_memory"]
     assert rules["max_output_channels"] == 1024
     assert rules["max_kernel_size"] == 16
     assert rules["weight_bits"] == 8 and rules["state_bits"] == 16
