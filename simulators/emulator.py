@@ -188,7 +188,11 @@ def _with_event_columns(weights_t: np.ndarray, dtype: Any) -> tuple[np.ndarray, 
         bits = 31
     n_digits = max(1, -(-int(nnz.max(initial=0)).bit_length() // bits))
     cols = [(nnz >> (bits * d)) & ((1 << bits) - 1) for d in range(n_digits)]
-    widened = np.concatenate([weights_t, np.stack(cols, axis=1)], axis=1)
+    # zero columns up to a multiple of 8: XLA's CPU int8 product of width 514 took 1.6x
+    # the time of width 512 or 520 (measured)
+    pad = -(weights_t.shape[1] + n_digits) % 8
+    widened = np.concatenate([weights_t, np.stack(cols, axis=1),
+                              np.zeros((n_src, pad), weights_t.dtype)], axis=1)
     return widened, tuple(bits * d for d in range(n_digits))
 
 
