@@ -84,8 +84,7 @@ def cuba_lif_step(p: dict[str, jax.Array], s: CubaLifState, a_in: jax.Array
     v = intmath.saturate(v, 24)                                       # ... v saturates
     spikes = v > p["theta"]
     v = jnp.where(spikes, 0, v)                                       # reset to 0; u kept
-    flags = {"u_wraps": wraps.sum(axis=-1, dtype=I32), "v_saturations": sat.sum(axis=-1, dtype=I32)}
-    return CubaLifState(u, v), spikes, flags
+    return CubaLifState(u, v), spikes, {"u_wraps": wraps, "v_saturations": sat}
 
 
 class Kernel(NamedTuple):
@@ -156,6 +155,9 @@ class _Block:
 #: per step costs less than finding the active sources (measured on a 2-core CPU)
 EVENT_MAX_BATCH = 4
 EVENT_MIN_WEIGHTS = 1 << 18
+
+#: per-neuron overflow flags a kernel may return, counted per step and group after the scan
+FLAGS = ("u_wraps", "v_saturations")
 
 #: a run is cut into chunks of steps so that the hoisted products and the recorded
 #: spikes of one chunk hold at most this many elements
@@ -356,13 +358,20 @@ class Emulator:
                 new_queues[n] = jnp.concatenate(
                     [queues[n][1:], jnp.broadcast_to(a, (1, batch, sizes[b.target]))], axis=0)
                 events[n] = jnp.broadcast_to(ev, (batch,))
+            # spikes and the kernel's per-neuron flags packed into one int8 per neuron: a
+            # count per step inside the scan would make XLA recompute the kernel per flag
+            packed = {}
+            for g, s in spikes.items():
+                code = s.astype(jnp.int8)
+                for bit, name in enumerate(FLAGS, start=1):
+                    if name in flags[g]:
+                        code = code | (flags[g][name].astype(jnp.int8) << bit)
+                packed[g] = code
             out = {
-                "spikes": {g: s.astype(jnp.int8) for g, s in spikes.items()},
+                "packed": packed,
                 "traces": {g: {v: getattr(new_states[g], v) for v in kernels[g].traced}
                            for g in self.record},
                 "events": events,
-                "u_wraps": {g: f["u_wraps"] for g, f in flags.items()},
-                "v_saturations": {g: f["v_saturations"] for g, f in flags.items()},
             }
             return (new_states, new_queues), out
 
@@ -383,6 +392,10 @@ class Emulator:
             (states, queues), ys = jax.lax.scan(
                 step, (states, queues), (ks, {p: data[p] for p in scan_ports}, pre))
             ys["events"] = dict(ys["events"], **hoisted_events)
+            packed = ys.pop("packed")
+            ys["spikes"] = {g: code & 1 for g, code in packed.items()}
+            for bit, name in enumerate(FLAGS, start=1):
+                ys[name] = {g: jnp.sum((code >> bit) & 1, axis=-1, dtype=I32) for g, code in packed.items()}
             return (states, queues, new_held), ys
 
         def simulate(data):
