@@ -63,10 +63,30 @@ def cuba_lif_prepare(p: dict[str, np.ndarray], size: int) -> dict[str, np.ndarra
         bias = np.where(bexp >= 0, mant.astype(np.int32) << np.maximum(bexp, 0),
                         mant.astype(np.int32) >> np.maximum(-bexp, 0)).astype(np.int32)
     theta = np.minimum(np.broadcast_to(p["vth"], (size,)).astype(np.int64) << 6, 1 << 24)
-    return {"fu": (4095 - du).astype(np.int32), "fv": (4096 - dv).astype(np.int32), "bias": bias,
-            "theta": theta.astype(np.int32),
+    return {"fu": _uniform((4095 - du).astype(np.int32)), "fv": _uniform((4096 - dv).astype(np.int32)),
+            "bias": _uniform(bias), "theta": _uniform(theta.astype(np.int32)),
             "u0": np.broadcast_to(p.get("u0", 0), (size,)).astype(np.int32),
             "v0": np.broadcast_to(p.get("v0", 0), (size,)).astype(np.int32)}
+
+
+def _uniform(x: np.ndarray) -> np.ndarray:
+    """A per-neuron parameter as one 0-d value when all neurons share it (the kernel then
+    specializes: no decay, full decay, no bias)."""
+    return x[:1].reshape(()) if x.size and np.all(x == x.flat[0]) else x
+
+
+def _known(x: Any, value: int) -> bool:
+    """Whether x is a concrete 0-d parameter equal to value (decided when tracing)."""
+    return not isinstance(x, jax.core.Tracer) and np.ndim(x) == 0 and int(x) == value
+
+
+def _decay(x: jax.Array, factor: jax.Array) -> jax.Array:
+    """``mul_shift_trunc0(x, factor)``, skipped where the factor makes it 0 or x."""
+    if _known(factor, 0):
+        return jnp.zeros_like(x)
+    if _known(factor, 4096):
+        return x
+    return intmath.mul_shift_trunc0(x, factor)
 
 
 def cuba_lif_init(p: dict[str, jax.Array], batch: int) -> CubaLifState:
@@ -76,10 +96,12 @@ def cuba_lif_init(p: dict[str, jax.Array], batch: int) -> CubaLifState:
 
 def cuba_lif_step(p: dict[str, jax.Array], s: CubaLifState, a_in: jax.Array
                   ) -> tuple[CubaLifState, jax.Array, dict[str, jax.Array]]:
-    u = intmath.mul_shift_trunc0(s.u, p["fu"]) + (a_in << 6)        # int32, wraps like numpy
+    u = _decay(s.u, p["fu"]) + (a_in << 6)                            # int32, wraps like numpy
     wraps = (u > (1 << 23)) | (u <= -(1 << 23))
     u = intmath.wrap_once(u, 24)                                      # u wraps ...
-    v = intmath.mul_shift_trunc0(s.v, p["fv"]) + u + p["bias"]
+    v = _decay(s.v, p["fv"]) + u
+    if not _known(p["bias"], 0):
+        v = v + p["bias"]
     sat = (v > (1 << 23) - 1) | (v < -((1 << 23) - 1))
     v = intmath.saturate(v, 24)                                       # ... v saturates
     spikes = v > p["theta"]
