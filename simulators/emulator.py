@@ -181,6 +181,16 @@ EVENT_MIN_WEIGHTS = 1 << 18
 #: per-neuron overflow flags a kernel may return, counted per step and group after the scan
 FLAGS = ("u_wraps", "v_saturations")
 
+
+def _unpack(code: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """Spikes (bit 0) and the count per step of each flag (bits 1...) of packed codes."""
+    return code & 1, tuple(jnp.sum((code >> bit) & 1, axis=-1, dtype=I32)
+                           for bit in range(1, len(FLAGS) + 1))
+
+
+def _no_flags(code: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    return code, tuple(jnp.zeros(code.shape[:-1], I32) for _ in FLAGS)
+
 #: a run is cut into chunks of steps so that the hoisted products and the recorded
 #: spikes of one chunk hold at most this many elements
 CHUNK_ELEMENTS = 1 << 23
@@ -414,10 +424,14 @@ class Emulator:
             (states, queues), ys = jax.lax.scan(
                 step, (states, queues), (ks, {p: data[p] for p in scan_ports}, pre))
             ys["events"] = dict(ys["events"], **hoisted_events)
-            packed = ys.pop("packed")
-            ys["spikes"] = {g: code & 1 for g, code in packed.items()}
-            for bit, name in enumerate(FLAGS, start=1):
-                ys[name] = {g: jnp.sum((code >> bit) & 1, axis=-1, dtype=I32) for g, code in packed.items()}
+            ys["spikes"], counts = {}, {name: {} for name in FLAGS}
+            for g, code in ys.pop("packed").items():
+                # one pass when nothing overflowed (the usual case): then the code is the spikes
+                spikes, per_flag = jax.lax.cond(jnp.max(code, initial=0) > 1, _unpack, _no_flags, code)
+                ys["spikes"][g] = spikes
+                for name, c in zip(FLAGS, per_flag):
+                    counts[name][g] = c
+            ys.update(counts)
             return (states, queues, new_held), ys
 
         def simulate(data):
