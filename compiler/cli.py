@@ -528,6 +528,7 @@ def describe_target(spec: Any) -> dict[str, Any]:
         "formats": as_dict(spec.formats),
         "cores": as_dict(spec.cores),
         "topology": topology,
+        "network": as_dict(spec.network),
         "energy": spec.energy,
     }
 

@@ -40,6 +40,11 @@ slice graph into chips with METIS (pymetis), then fills cores chip by chip.
 ``auto`` runs both and keeps the one with less inter-chip traffic (then less
 inter-core traffic).
 
+A target with a ``[network]`` table (Xylo) also bounds the whole network:
+external input channels, hidden neurons (those no Output node reads) and
+output neurons (those one reads), checked before slicing
+(``network_problems``).
+
 A target whose ``[topology]`` says ``mapping = "layer_per_core"`` (Speck) is
 not sliced: each whole layer takes one core under the per-core memory
 formulas of ``[layer_memory]`` (``layer_cores.py``).
@@ -117,6 +122,10 @@ class Structure:
     #: per group, the convolution that feeds it (from the float graph), for targets that
     #: map whole layers to cores; None when not known (a Program, a synthetic network)
     layers: dict[str, Any] | None = None
+    #: the groups an Output node reads (for a target's [network] output-neuron limit)
+    outputs: tuple[str, ...] = ()
+    #: the ports that are constant sources (a bias), not external input channels
+    constants: tuple[str, ...] = ()
 
     @classmethod
     def from_program(cls, program: Program) -> "Structure":
@@ -124,8 +133,10 @@ class Structure:
         for b in program.synapses:
             cols, rows = np.nonzero(np.asarray(b.weights).T)
             patterns.append(Pattern(b.name, b.source, b.target, cols, rows))
+        outputs = tuple(dict.fromkeys(g for p in program.outputs for g in p.groups))
         return cls({g.name: g.size for g in program.groups.values()},
-                   {p.name: p.size for p in program.inputs}, patterns)
+                   {p.name: p.size for p in program.inputs}, patterns, outputs=outputs,
+                   constants=tuple(p.name for p in program.inputs if p.kind == "const"))
 
     @classmethod
     def from_graph(cls, graph: Any) -> "Structure":
@@ -150,7 +161,9 @@ class Structure:
                 cols, rows = np.nonzero(c.matrix.T)
                 hops = f"@{c.hops}" if c.hops else ""
                 patterns.append(Pattern(f"{source}->{g}{hops}", source, g, cols, rows))
-        return cls({g: size(g) for g in lowered.groups}, ports, patterns, layer_shapes(graph))
+        return cls({g: size(g) for g in lowered.groups}, ports, patterns, layer_shapes(graph),
+                   outputs=tuple(dict.fromkeys(lowered.outputs.values())),
+                   constants=tuple(p for p in ports if p not in lowered.inputs))
 
     def check(self) -> None:
         for p in self.patterns:
@@ -406,6 +419,48 @@ def _single_neuron_problems(slicer: _GroupSlicer) -> list[tuple[str, str, str]]:
                    f"{c.synapse_memory_bits} (synapse_memory_bits). Smallest changes: at most "
                    f"{bits} bits per stored synapse, or prune it to "
                    f"{c.synapse_memory_bits // max(need // max(syn, 1), 1)} synapses"))
+    return out
+
+
+def network_problems(structure: Structure, target: TargetSpec) -> list[tuple[str, str, str]]:
+    """The target's [network] limits the whole network breaks: input channels, hidden and
+    output neurons (Xylo's fixed pools), each with how much and the smallest change."""
+    limits = target.network
+    if limits is None:
+        return []
+    listed = lambda sizes: ", ".join(f"'{n}' {k}" for n, k in sizes.items())  # noqa: E731
+    where = f"target '{target.name}' has"
+    out = []
+    inputs = {p: n for p, n in structure.ports.items() if p not in structure.constants}
+    hidden = {g: n for g, n in structure.groups.items() if g not in structure.outputs}
+    outputs = {g: structure.groups[g] for g in structure.outputs}
+    total = sum(inputs.values())
+    if limits.max_input_channels and total > limits.max_input_channels:
+        lim = limits.max_input_channels
+        out.append((", ".join(inputs), "max_input_channels",
+                    f"the network takes {total} external input channels ({listed(inputs)}); "
+                    f"{where} {lim} input channels (max_input_channels): {total - lim} too "
+                    f"many. Smallest changes: encode the input in at most {lim} channels "
+                    f"(pool or downsample it, {total} -> {lim}), or a target with {total} "
+                    "input channels"))
+    total = sum(hidden.values())
+    if limits.max_hidden_neurons and total > limits.max_hidden_neurons:
+        lim = limits.max_hidden_neurons
+        big = max(hidden, key=hidden.get)
+        out.append((big, "max_hidden_neurons",
+                    f"the network has {total} hidden neurons (neurons no Output node reads: "
+                    f"{listed(hidden)}); {where} {lim} hidden neurons (max_hidden_neurons): "
+                    f"{total - lim} too many. Smallest changes: {total - lim} fewer hidden "
+                    f"neurons (the largest layer, '{big}', has {hidden[big]}), or a target "
+                    "with more neurons"))
+    total = sum(outputs.values())
+    if limits.max_output_neurons and total > limits.max_output_neurons:
+        lim = limits.max_output_neurons
+        out.append((", ".join(outputs), "max_output_neurons",
+                    f"the network's Output nodes read {total} neurons ({listed(outputs)}); "
+                    f"{where} {lim} output neurons (max_output_neurons): {total - lim} too "
+                    f"many. Smallest changes: read at most {lim} neurons (fewer output "
+                    f"classes or channels), or a target with {total} output neurons"))
     return out
 
 
@@ -967,6 +1022,10 @@ def plan_partition(structure: Structure, target: TargetSpec,
         raise CapacityError(f"target '{target.name}' has no [cores] table: neurocc cannot tell "
                             "what fits on one of its cores; add [cores] to its TOML")
     structure.check()
+    problems = network_problems(structure, target)
+    if problems:
+        raise capacity_error(f"the network does not fit target '{target.name}' as a whole "
+                             "([network] limits):", problems)
     if target.topology is not None and target.topology.mapping == "layer_per_core":
         from .layer_cores import plan_layer_per_core
 

@@ -62,6 +62,20 @@ class Topology:
     mapping: str = "neuron_slices"
 
 
+@dataclasses.dataclass(frozen=True)
+class NetworkLimits:
+    """What a whole network may hold on the target, however it is cut. 0 means no limit.
+
+    For chips whose neurons sit in fixed pools rather than only in cores (Xylo:
+    16 input channels, 1000 hidden and 8 output neurons, any connectivity
+    between them). Checked before slicing (``partition.network_problems``).
+    """
+
+    max_input_channels: int     # external input neurons (data inputs; a bias source is none)
+    max_hidden_neurons: int     # neurons that no Output node reads
+    max_output_neurons: int     # neurons an Output node reads
+
+
 MAPPINGS = ("neuron_slices", "layer_per_core")
 #: the names a [layer_memory] formula may use
 FORMULA_NAMES = ("c_in", "c_out", "k_h", "k_w", "out_h", "out_w", "bias")
@@ -183,6 +197,8 @@ class TargetSpec:
     path: str = ""
     #: per-core memories of a layer-per-core chip ([layer_memory]); None otherwise
     layer_memory: LayerMemory | None = None
+    #: limits on the whole network ([network]); None when the file gives none
+    network: NetworkLimits | None = None
 
 
 _FORMAT_FIELDS = {f.name: f.type for f in dataclasses.fields(NumericFormats)}
@@ -251,6 +267,14 @@ def load_target(path: str | Path) -> TargetSpec:
         if topology.mapping not in MAPPINGS:
             raise TargetSpecError(f"{where} [topology]: field 'mapping' must be one of "
                                   f"{', '.join(MAPPINGS)}, got {topology.mapping!r}")
+    network = None
+    if "network" in data:
+        table = data["network"]
+        if not isinstance(table, dict):
+            raise TargetSpecError(f"{where}: [network] must be a table")
+        network = NetworkLimits(**{
+            f.name: _require(table, f.name, int, f"{where} [network]", nonneg=True)
+            for f in dataclasses.fields(NetworkLimits)})
     layer_memory = None
     if "layer_memory" in data:
         layer_memory = _layer_memory(data["layer_memory"], f"{where} [layer_memory]")
@@ -269,7 +293,8 @@ def load_target(path: str | Path) -> TargetSpec:
         neuron_models=tuple(models),
         synaptic_latency=_require(data, "synaptic_latency", int, where, nonneg=True),
         formats=formats, cores=cores, topology=topology,
-        energy=dict(data.get("energy", {})), path=where, layer_memory=layer_memory)
+        energy=dict(data.get("energy", {})), path=where, layer_memory=layer_memory,
+        network=network)
 
 
 def _layer_memory(table: Any, where: str) -> LayerMemory:

@@ -107,8 +107,10 @@ def test_xylo_audio2_numbers():
     c, t = spec.cores, spec.topology
     assert spec.formats is None
     assert t.cores_per_chip == 1 and t.max_chips == 1  # the whole network in one core
-    assert c.max_neurons == 1000
-    assert c.max_fan_in == 16  # input channels
+    assert c.max_neurons == 1000 + 8  # the hidden and the output pool in the one core
+    assert c.max_fan_in == 0  # dense matrices: any input or hidden neuron feeds any neuron
+    n = spec.network  # the pools themselves, whole-network limits
+    assert (n.max_input_channels, n.max_hidden_neurons, n.max_output_neurons) == (16, 1000, 8)
     assert c.dense_weight_bits == 8
     # dense w_in [16, 1000, 2], w_rec [1000, 1000, 2], w_out [1000, 8], int8
     assert c.synapse_memory_bits == (16 * 1000 * 2 + 1000 * 1000 * 2 + 1000 * 8) * 8
@@ -242,7 +244,7 @@ def test_targets_lists_all_four(capsys, tmp_path):
             if line.startswith("│") and line.split()[1] in TARGETS}
     assert list(rows) == list(TARGETS)
     assert re.search(r"\b128\b.*\b8192\b.*915\.5 KiB.*\b4096\b", rows["loihi2"])
-    assert re.search(r"\b1000\b.*\b16\b", rows["xylo_audio2"])
+    assert re.search(r"│\s+1008 │.*│\s+no limit │", rows["xylo_audio2"])
     assert re.search(r"│\s+9 │", rows["speck"])
     assert re.search(r"│\s+152 │.*│\s+256 │.*128 KiB", rows["spinnaker2"])
     assert rows["loihi2"].rstrip("│ ").endswith("yes │     yes")
@@ -255,6 +257,8 @@ def test_targets_lists_all_four(capsys, tmp_path):
     assert list(by_name) == list(TARGETS)
     assert by_name["speck"]["cores"]["max_fan_out"] == 2
     assert by_name["xylo_audio2"]["topology"]["core_mesh"] == [1, 1]
+    assert by_name["xylo_audio2"]["network"]["max_input_channels"] == 16
+    assert by_name["loihi2"]["network"] is None
     assert by_name["loihi2"]["formats"]["weight_bits"] == 8
     assert by_name["spinnaker2"]["formats"] is None
     assert [t["can_quantize"] for t in info["targets"]] == [True, False, False, False]
