@@ -20,8 +20,8 @@ from typing import Any
 
 HELP = "profile an artifact: spikes, sparsity, synaptic ops, memory, traffic and energy"
 DESCRIPTION = (
-    "Run a compiled artifact on the bit-accurate emulator (recording every group's "
-    "membrane voltage) and report, per layer, per core when the program is placed, and for "
+    "Run a compiled artifact on the bit-accurate emulator (counting each group's "
+    "membrane updates per step) and report, per layer, per core when the program is placed, and for "
     "the network, NeuroBench's metrics counted on the integer program: activation sparsity, "
     "synaptic operations (spikes x non-zero fan-out, equal to the synaptic events the "
     "emulator processed), dense-equivalent MACs, membrane updates, connection sparsity and "
@@ -310,7 +310,7 @@ def run_profile(args: argparse.Namespace) -> int:
     except C.UsageError:
         target = None  # a chip described by a TOML file not at hand: no formats, no energy
     constants, label, other, why = energy_model(program, target, args)
-    result = Emulator(program, tuple(program.groups)).run(inputs)
+    result = Emulator(program, counters=("membrane_updates",)).run(inputs)
     prof = P.profile(program, result, inputs, target.formats if target else None,
                      target.topology if target else None, target.cores if target else None)
     estimate = P.estimate_energy(prof, constants, label, P.chips_used(program), other, why)

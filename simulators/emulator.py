@@ -105,8 +105,11 @@ def cuba_lif_step(p: dict[str, jax.Array], s: CubaLifState, a_in: jax.Array
     sat = (v > (1 << 23) - 1) | (v < -((1 << 23) - 1))
     v = intmath.saturate(v, 24)                                       # ... v saturates
     spikes = v > p["theta"]
-    v = jnp.where(spikes, 0, v)                                       # reset to 0; u kept
-    return CubaLifState(u, v), spikes, {"u_wraps": wraps, "v_saturations": sat}
+    new_v = jnp.where(spikes, 0, v)                                   # reset to 0; u kept
+    # NeuroBench's membrane update: v changed, or the neuron spiked (reset may restore v)
+    changed = (new_v != s.v) | spikes
+    return (CubaLifState(u, new_v), spikes,
+            {"u_wraps": wraps, "v_saturations": sat, "membrane_updates": changed})
 
 
 class Kernel(NamedTuple):
@@ -178,18 +181,25 @@ class _Block:
 EVENT_MAX_BATCH = 4
 EVENT_MIN_WEIGHTS = 1 << 18
 
-#: per-neuron overflow flags a kernel may return, counted per step and group after the scan
+#: per-neuron overflow flags a kernel returns, counted per step and group after the scan
 FLAGS = ("u_wraps", "v_saturations")
 
+#: per-neuron activity flags a kernel returns, counted only when asked (``counters``):
+#: membrane_updates, NeuroBench's count of neurons whose membrane changed in a step
+#: (every neuron counted at step 0), for the profiler without recording v
+OPTIONAL_COUNTERS = ("membrane_updates",)
 
-def _unpack(code: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    """Spikes (bit 0) and the count per step of each flag (bits 1...) of packed codes."""
-    return code & 1, tuple(jnp.sum((code >> bit) & 1, axis=-1, dtype=I32)
-                           for bit in range(1, len(FLAGS) + 1))
 
+def _unpacker(n_flags: int) -> tuple[Callable, Callable]:
+    """Spikes (bit 0) and the count per step of each flag (bits 1..n) of packed codes;
+    and the shortcut when no flag bit is set anywhere."""
+    def unpack(code: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        return code & 1, tuple(jnp.sum((code >> bit) & 1, axis=-1, dtype=I32)
+                               for bit in range(1, n_flags + 1))
 
-def _no_flags(code: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    return code, tuple(jnp.zeros(code.shape[:-1], I32) for _ in FLAGS)
+    def no_flags(code: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        return code, tuple(jnp.zeros(code.shape[:-1], I32) for _ in range(n_flags))
+    return unpack, no_flags
 
 #: a run is cut into chunks of steps so that the hoisted products and the recorded
 #: spikes of one chunk hold at most this many elements
@@ -280,7 +290,8 @@ class EmulatorResult:
     spikes: dict[str, np.ndarray]
     #: recorded u, v per group [T, B, size], int32
     traces: dict[str, dict[str, np.ndarray]]
-    #: activity counters: synaptic events per block [T, B]; u wraps, v saturations per group [T, B]
+    #: activity counters: synaptic events per block [T, B]; u wraps, v saturations per group
+    #: [T, B]; membrane updates per group [T, B] when asked for (``counters=``)
     counters: dict[str, dict[str, np.ndarray]]
     semantics: dict[str, Any]
 
@@ -301,11 +312,17 @@ class Emulator:
     """A Program prepared for emulation; ``run`` compiles once per batch size."""
 
     def __init__(self, program: Program, record: tuple[str, ...] | list[str] = (),
-                 summation: str | None = None) -> None:
-        """`summation`: None picks per block; "dense" or "event" forces one (same bits)."""
+                 summation: str | None = None, counters: tuple[str, ...] = ()) -> None:
+        """`summation`: None picks per block; "dense" or "event" forces one (same bits).
+        `counters`: extra per-step counts to keep (OPTIONAL_COUNTERS)."""
         program.check()
         if summation not in (None, "dense", "event"):
             raise SimulationError(f"summation must be None, 'dense' or 'event', got {summation!r}")
+        unknown_counters = [c for c in counters if c not in OPTIONAL_COUNTERS]
+        if unknown_counters:
+            raise SimulationError(f"unknown counters {unknown_counters}; the emulator can count "
+                                  f"{list(OPTIONAL_COUNTERS)}")
+        self.flags = FLAGS + tuple(c for c in OPTIONAL_COUNTERS if c in counters)
         self.force_summation = summation
         self.program = program
         unknown = [r for r in record if r not in program.groups]
@@ -395,7 +412,7 @@ class Emulator:
             packed = {}
             for g, s in spikes.items():
                 code = s.astype(jnp.int8)
-                for bit, name in enumerate(FLAGS, start=1):
+                for bit, name in enumerate(self.flags, start=1):
                     if name in flags[g]:
                         code = code | (flags[g][name].astype(jnp.int8) << bit)
                 packed[g] = code
@@ -424,12 +441,13 @@ class Emulator:
             (states, queues), ys = jax.lax.scan(
                 step, (states, queues), (ks, {p: data[p] for p in scan_ports}, pre))
             ys["events"] = dict(ys["events"], **hoisted_events)
-            ys["spikes"], counts = {}, {name: {} for name in FLAGS}
+            ys["spikes"], counts = {}, {name: {} for name in self.flags}
+            unpack, no_flags = _unpacker(len(self.flags))
             for g, code in ys.pop("packed").items():
-                # one pass when nothing overflowed (the usual case): then the code is the spikes
-                spikes, per_flag = jax.lax.cond(jnp.max(code, initial=0) > 1, _unpack, _no_flags, code)
+                # one pass when no flag is set (the usual case): then the code is the spikes
+                spikes, per_flag = jax.lax.cond(jnp.max(code, initial=0) > 1, unpack, no_flags, code)
                 ys["spikes"][g] = spikes
-                for name, c in zip(FLAGS, per_flag):
+                for name, c in zip(self.flags, per_flag):
                     counts[name][g] = c
             ys.update(counts)
             return (states, queues, new_held), ys
@@ -471,8 +489,11 @@ class Emulator:
         prog = self.program
         outputs = {p.name: np.concatenate([ys["spikes"][g] for g in p.groups], axis=-1)
                    .reshape((steps, batch) + tuple(p.shape)) for p in prog.outputs}
-        counters = {"synaptic_events": ys["events"], "u_wraps": ys["u_wraps"],
-                    "v_saturations": ys["v_saturations"]}
+        counters = {"synaptic_events": ys["events"]} | {name: ys[name] for name in self.flags}
+        if "membrane_updates" in counters and steps:   # every neuron counts at step 0
+            counters["membrane_updates"] = {g: np.concatenate([np.full((1, batch), prog.groups[g].size,
+                                                                       np.int32), c[1:]])
+                                            for g, c in counters["membrane_updates"].items()}
         return EmulatorResult(outputs, ys["spikes"], ys["traces"], counters,
                               dict(prog.semantics, simulator="neurocc.emulator"))
 

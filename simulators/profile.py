@@ -19,10 +19,10 @@ integer program rather than on a float model:
 * dense MACs: every connection every step (weights of all blocks x steps);
 * membrane updates: a neuron whose membrane voltage v changed in a step, or
   that spiked (reset hides the change), with every neuron counted at step 0.
-  The emulator records v only for the groups it was asked to record, so the
-  command line records all groups; a group without a v trace is counted as
-  updated every step (what a Loihi neurocore does: it visits every neuron every
-  step) and a note says so;
+  The emulator counts them per step when asked (``counters=("membrane_updates",)``,
+  what the command line does), else they come from recorded v traces; a group
+  with neither is counted as updated every step (what a Loihi neurocore does:
+  it visits every neuron every step) and a note says so;
 * connection sparsity: zero weights / all weights over all blocks;
 * footprint: weights at their block's stored width (``num_weight_bits``; a sparse
   block stores its non-zero weights with their index), the
@@ -371,8 +371,11 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
     for name, g in program.groups.items():
         s = sources[name]
         spikes_per_step[name] = s.reshape(steps, -1).sum(axis=1)
+        counted = getattr(result, "counters", {}).get("membrane_updates", {}).get(name)
         v = getattr(result, "traces", {}).get(name, {}).get("v")
-        if v is not None:
+        if counted is not None:
+            updates = int(np.asarray(counted).sum())
+        elif v is not None:
             v0 = np.broadcast_to(np.asarray(g.params.get("v0", 0)), (g.size,))
             updates = _membrane_updates(np.asarray(v).reshape(steps, samples, -1), s, v0)
         else:
@@ -386,7 +389,8 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
             param_bits=sum(_param_bits(k, v_, formats) for k, v_ in g.params.items()),
             state_bits=len(state) * g.size * state_width, **counts[name])
     if untraced:
-        notes.append(f"no v trace for {untraced}: every neuron counted as updated every step "
+        notes.append(f"no membrane-update count or v trace for {untraced}: every neuron counted "
+                     "as updated every step "
                      "(a Loihi neurocore visits every neuron each step)")
     layer_of = {g: str(program.placement.get(g, {}).get("slice_of") or g) for g in program.groups}
     core_of = {g: (int(p.get("chip", 0)), int(p["core"])) for g, p in program.placement.items()
