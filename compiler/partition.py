@@ -510,6 +510,15 @@ class SliceGraph:
     first: dict[str, int]        # group -> index of its first slice
     count: dict[str, int]        # group -> slices
     dense: dict[tuple[str, int], bool]  # (pattern, target slice index within group) -> dense
+    #: per slice (neurons, memory, fan-in, destinations) as Python numbers, for _pack's loop
+    _needs: list[tuple[Any, ...]] | None = dataclasses.field(default=None, repr=False,
+                                                               compare=False)
+
+    def needs(self) -> list[tuple[Any, ...]]:
+        if self._needs is None:
+            self._needs = list(zip(self.neurons.tolist(), self.memory.tolist(),
+                                   self.fan_in.tolist(), self.dest.tolist()))
+        return self._needs
 
 
 def _edges(structure: Structure, k: dict[str, int], first: dict[str, int],
@@ -692,18 +701,24 @@ def _pack(order: Iterable[int], sg: SliceGraph, cores: CoreLimits) -> list[list[
     above: slices may share sources and destinations), so a packed core always
     fits; the exact figures are computed afterwards.
     """
-    lim = [_limit(cores.max_neurons), _limit(cores.synapse_memory_bits), _limit(cores.max_fan_in),
-           min(_limit(cores.max_fan_out), _limit(cores.routing_entries))]
+    lim_n, lim_m, lim_f = (_limit(cores.max_neurons), _limit(cores.synapse_memory_bits),
+                           _limit(cores.max_fan_in))
+    lim_d = min(_limit(cores.max_fan_out), _limit(cores.routing_entries))
+    needs = sg.needs()
+    if isinstance(order, np.ndarray):
+        order = order.tolist()
+    # plain Python numbers and one comparison per resource: the refinement packs a chip
+    # after every move it tries, so this loop is most of its time
     bins: list[list[int]] = []
-    used = [0.0, 0.0, 0.0, 0.0]
+    a = b = c = d = 0.0
     for u in order:
-        need = (sg.neurons[u], sg.memory[u], sg.fan_in[u], sg.dest[u])
-        if bins and all(a + b <= m for a, b, m in zip(used, need, lim)):
+        n, m, f, x = needs[u]
+        if bins and a + n <= lim_n and b + m <= lim_m and c + f <= lim_f and d + x <= lim_d:
             bins[-1].append(u)
-            used = [a + b for a, b in zip(used, need)]
+            a, b, c, d = a + n, b + m, c + f, d + x
         else:
             bins.append([u])
-            used = [float(x) for x in need]
+            a, b, c, d = float(n), float(m), float(f), float(x)
     return bins
 
 
