@@ -1236,14 +1236,17 @@ def run_run(args: argparse.Namespace) -> int:
     if args.backend == "emulator":
         from neurocc.simulators.emulator import Emulator
 
-        result: Any = Emulator(program, tuple(args.record)).run(inputs)
+        console = _console(sys.stderr)
+        result: Any = _timed(lambda: Emulator(program, tuple(args.record)).run(inputs), console,
+                             f"emulator: {steps} steps x {batch} samples")[0]
         for block, per_step in result.counters.get("synaptic_events", {}).items():
             arrays[f"events.{block}"] = np.asarray(per_step)
         overflow = result.overflow_report()
     else:
         from neurocc.backends.loihi2.bridge import run_on_lava
 
-        result = run_on_lava(program, inputs, tuple(args.record))
+        result = _timed(lambda: run_on_lava(program, inputs, tuple(args.record)), _console(sys.stderr),
+                        f"Lava fixed_pt: {steps} steps x {batch} samples")[0]
     semantics = dict(program.semantics, backend=args.backend)
     for name, arr in result.outputs.items():
         arrays[f"output.{name}"] = np.asarray(arr).astype(np.int8)
@@ -1318,11 +1321,19 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write the verdict as JSON")
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+def _timed(fn: Callable[[], Any], console: Any = None, label: str = "") -> tuple[Any, float]:
+    """fn() and its wall time; with a console, the step says what runs (a spinner on a
+    terminal) and how long it took, so a long run is never silent."""
     import time
 
     t0 = time.perf_counter()
-    value = fn()
+    if console is None:
+        value = fn()
+    else:
+        console.print(f"{label} ...", markup=False)
+        with console.status(label):
+            value = fn()
+        console.print(f"  done in {time.perf_counter() - t0:.1f} s", markup=False)
     return value, time.perf_counter() - t0
 
 
@@ -1419,14 +1430,17 @@ def run_verify(args: argparse.Namespace) -> int:
 
     timings: dict[str, float] = {}
     emu, timings["emulator"] = _timed(
-        lambda: Emulator(program, tuple(program.groups) if "lava" in against else ()).run(inputs))
+        lambda: Emulator(program, tuple(program.groups) if "lava" in against else ()).run(inputs),
+        console, "emulator: compiling and running")
     verdict: dict[str, Any] = {"artifact": str(args.artifact), "target": program.target,
                                "dt": dt, "input": input_desc, "against": list(against)}
     if "lava" in against:
         from neurocc.backends.loihi2.bridge import run_on_lava
 
         lava, timings["lava"] = _timed(lambda: run_on_lava(program, inputs,
-                                                           tuple(program.groups)))
+                                                           tuple(program.groups)),
+                                       console, "Lava fixed_pt: building the process graph and running "
+                                                "it in the Lava environment")
         runs = {}
         for name, res in (("emulator", emu), ("lava", lava)):
             runs[name] = {g: {"spikes": res.spikes[g], **res.traces.get(g, {})}
@@ -1442,7 +1456,8 @@ def run_verify(args: argparse.Namespace) -> int:
             raise V.VerificationError(f"{source}: its inputs {graph.inputs} are not the "
                                       f"artifact's {sorted(inputs)}")
         sim = ReferenceSimulator(graph, dt)
-        ref, timings["reference"] = _timed(lambda: sim.run(inputs))
+        ref, timings["reference"] = _timed(lambda: sim.run(inputs), console,
+                                           "float reference: compiling and running")
         latency = program.semantics.get("output_latency_steps", {})
         outputs = V.compare_outputs(emu.outputs, ref.outputs, latency)
         verdict["reference"] = {

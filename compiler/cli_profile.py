@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,8 @@ def run_profile(args: argparse.Namespace) -> int:
     except C.UsageError:
         target = None  # a chip described by a TOML file not at hand: no formats, no energy
     constants, label, other, why = energy_model(program, target, args)
-    result = Emulator(program, counters=("membrane_updates",)).run(inputs)
+    result = C._timed(lambda: Emulator(program, counters=("membrane_updates",)).run(inputs),
+                      C._console(sys.stderr), "emulator: compiling and running")[0]
     prof = P.profile(program, result, inputs, target.formats if target else None,
                      target.topology if target else None, target.cores if target else None)
     estimate = P.estimate_energy(prof, constants, label, P.chips_used(program), other, why)
