@@ -12,10 +12,14 @@ Per step k (the chip's timing, see ``ir.program``):
      non-zero is one spike), multiplies by its weights and shifts the sum by
      the weight exponent; that arrives at k + 1 + delay.
 
-Each synapse block picks how to sum, all bit-identical:
-  * a block fed by an input port does not depend on the network's state, so
-    its contributions for a chunk of steps are one matrix product before the
-    scan (the input is known in advance), and the scan only adds them;
+Groups run in stages, one ``lax.scan`` per stage and chunk of steps: a stage
+is a set of groups that feed each other in a cycle (a recurrent layer, or
+layers tied by an event-driven block); a feed-forward chain is one stage per
+layer. Each synapse block picks how to sum, all bit-identical:
+  * a block fed by an input port or by an earlier stage does not depend on its
+    target's state, so its contributions for a chunk of steps are one matrix
+    product between the scans (its source's spikes are known by then), and
+    the scan only adds them;
   * event-driven, inside the scan: list the sources that spiked (a running
     count and a scatter) and add their weight rows, one per active source,
     for large blocks at small batch, where most sources are silent; the loop
@@ -210,6 +214,27 @@ DENSE_DTYPES = {"dense-i8": jnp.int8, "dense-f32": jnp.float32, "dense-i32": I32
 _PREFIX_BLOCK = 32
 
 
+def _stages(groups: list[str], edges: list[tuple[str, str, bool]]) -> list[list[str]]:
+    """Groups in simulation stages, in an order where every stage's inputs from other
+    groups come from earlier stages: the strongly connected components of the group graph,
+    where an event-driven block (summed inside the scan) also ties its target back to its
+    source. Groups keep their program order within a stage."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(groups)
+    for source, target, tied in edges:
+        graph.add_edge(source, target)
+        if tied:
+            graph.add_edge(target, source)
+    dag = nx.condensation(graph)
+    order = {g: i for i, g in enumerate(groups)}
+    # among the ready components, the one holding the earliest group first (deterministic)
+    topo = nx.lexicographical_topological_sort(
+        dag, key=lambda c: min(order[g] for g in dag.nodes[c]["members"]))
+    return [sorted(dag.nodes[c]["members"], key=order.get) for c in topo]
+
+
 def _with_event_columns(weights_t: np.ndarray, dtype: Any) -> tuple[np.ndarray, tuple[int, ...]]:
     """The weights (sources, targets) with extra columns that count synaptic events.
 
@@ -351,13 +376,20 @@ class Emulator:
         mode = {n: b.summation(batch, self.force_summation) for n, b in blocks.items()}
         self.summation = mode
         ports = {p.name: p for p in prog.inputs}
-        # a dense block fed by an input port does not depend on the network's state: its
-        # contributions for a whole chunk of steps are one matrix product, before the scan
-        hoisted = [n for n, b in blocks.items() if b.source in ports and mode[n] != "event"]
-        self.hoisted = tuple(hoisted)
-        in_scan = [n for n in blocks if n not in hoisted]
         groups = list(prog.groups)
         sizes = {g: prog.groups[g].size for g in groups}
+        # groups are simulated in stages, one scan per stage and chunk: a stage is a set of
+        # groups that feed each other in a cycle (or through an event-driven block); a dense
+        # block from an input port or an earlier stage does not depend on its target's
+        # state, so its contributions for a whole chunk are one matrix product, between scans
+        stages = _stages(groups, [(b.source, b.target, mode[n] == "event") for n, b in blocks.items()
+                                  if b.source in prog.groups])
+        stage_of = {g: i for i, st in enumerate(stages) for g in st}
+        hoisted = [n for n, b in blocks.items() if mode[n] != "event" and
+                   (b.source in ports or stage_of[b.source] < stage_of[b.target])]
+        self.hoisted = tuple(hoisted)
+        self.stages = tuple(tuple(st) for st in stages)
+        in_scan = [n for n in blocks if n not in hoisted]
         # each block's weights carry extra columns that count its synaptic events
         wt, digits = {}, {}
         for n, b in blocks.items():
@@ -366,10 +398,9 @@ class Emulator:
             wt[n] = jnp.asarray(w, dtype)
         incoming = {g: [n for n in in_scan if blocks[n].target == g] for g in groups}
         lag = {n: 1 + blocks[n].delay for n in hoisted}
-        scan_ports = sorted({blocks[n].source for n in in_scan if blocks[n].source in ports})
 
-        def product(n: str, s: jax.Array) -> tuple[jax.Array, jax.Array]:
-            """What block n delivers for binary sources s [..., sources], and its events [...]."""
+        def raw_product(n: str, s: jax.Array) -> tuple[jax.Array, jax.Array]:
+            """Block n's sums for binary sources s [..., sources], all columns, and its events."""
             lead, s2 = s.shape[:-1], s.reshape(-1, s.shape[-1])
             if mode[n] == "event":
                 acc = _event_sum(s2, wt[n])
@@ -379,8 +410,18 @@ class Emulator:
                 acc = jnp.dot(s2.astype(wt[n].dtype), wt[n], preferred_element_type=I32)
             n_tgt = sizes[blocks[n].target]
             events = sum(acc[:, n_tgt + d] << shift for d, shift in enumerate(digits[n]))
-            a = intmath.shift_floor(acc[:, :n_tgt], blocks[n].weight_exp)
-            return a.reshape(lead + (n_tgt,)), events.reshape(lead)
+            return acc.reshape(lead + (acc.shape[-1],)), events.reshape(lead)
+
+        def delivers(n: str, acc: jax.Array) -> jax.Array:
+            """What block n delivers from its raw sums: the target columns, shifted by the
+            weight exponent (no pass at all for exponent 0)."""
+            a = acc[..., :sizes[blocks[n].target]]
+            return a if blocks[n].weight_exp == 0 else intmath.shift_floor(a, blocks[n].weight_exp)
+
+        def product(n: str, s: jax.Array) -> tuple[jax.Array, jax.Array]:
+            """What block n delivers for binary sources s [..., sources], and its events [...]."""
+            acc, events = raw_product(n, s)
+            return delivers(n, acc), events
 
         def port_source(name: str, data: dict, k: jax.Array) -> jax.Array:
             """A port's spikes: [..., batch, size] for data, [..., 1, size] for a const port."""
@@ -389,18 +430,18 @@ class Emulator:
                 return jnp.broadcast_to((k >= p.start)[..., None, None], k.shape + (1, p.size))
             return data[name]
 
-        def step(carry, xs):
+        def step(stage: list[str], carry, xs):
             states, queues = carry
             k, data, pre = xs
             spikes, new_states, flags = {}, {}, {}
-            for g in groups:
+            for g in stage:
                 a_in = pre[g] if g in pre else jnp.zeros((batch, sizes[g]), I32)
                 for n in incoming[g]:
                     a_in = a_in + queues[n][0]
                 new_states[g], s, flags[g] = kernels[g].step(params[g], states[g], a_in)
                 spikes[g] = s
             new_queues, events = {}, {}
-            for n in in_scan:
+            for n in queues:
                 b = blocks[n]
                 s = spikes[b.source] if b.source in spikes else port_source(b.source, data, k)
                 a, ev = product(n, s)
@@ -419,33 +460,68 @@ class Emulator:
             out = {
                 "packed": packed,
                 "traces": {g: {v: getattr(new_states[g], v) for v in kernels[g].traced}
-                           for g in self.record},
+                           for g in self.record if g in new_states},
                 "events": events,
             }
             return (new_states, new_queues), out
 
         def chunk(carry, xs):
-            """The steps ks of one chunk: hoisted products, then the scan."""
+            """The steps ks of one chunk: per stage, the products of the blocks hoisted into
+            it (from ports and earlier stages), then its scan."""
             states, queues, held = carry
-            ks, data = xs
-            pre, hoisted_events, new_held = {}, {}, {}
-            for n in hoisted:
-                b = blocks[n]
-                a, ev = product(n, port_source(b.source, data, ks))
-                a = jnp.broadcast_to(a, ks.shape + (batch, sizes[b.target]))
-                # sent at step k, delivered at k + lag: the last `lag` steps go to the next chunk
-                late = jnp.concatenate([held[n], a], axis=0)
-                a, new_held[n] = late[:ks.shape[0]], late[ks.shape[0]:]
-                pre[b.target] = pre[b.target] + a if b.target in pre else a
-                hoisted_events[n] = jnp.broadcast_to(ev, ks.shape + (batch,))
-            (states, queues), ys = jax.lax.scan(
-                step, (states, queues), (ks, {p: data[p] for p in scan_ports}, pre))
-            ys["events"] = dict(ys["events"], **hoisted_events)
-            ys["spikes"], counts = {}, {name: {} for name in self.flags}
+            ks, packed = xs
+            # unpacked per chunk, where XLA fuses it into the products' input
+            data = {k: _unpack_spikes(v, ports[k].size) for k, v in packed.items()}
+            size = ks.shape[0]
+            states, queues = dict(states), dict(queues)
+            new_held, hoisted_events, codes, traces, events = {}, {}, {}, {}, {}
+            for stage in stages:
+                products = {}
+                for n in hoisted:
+                    b = blocks[n]
+                    if b.target not in stage:
+                        continue
+                    src = (port_source(b.source, data, ks) if b.source in ports
+                           else codes[b.source] & 1)
+                    # raw sums, all columns: the slice and shift happen per step, in place
+                    a, ev = raw_product(n, src)
+                    products[n] = a = jnp.broadcast_to(a, (size, batch, a.shape[-1]))
+                    # sent at step k, delivered at k + lag: the last `lag` steps go to the next chunk
+                    new_held[n] = (a[size - lag[n]:] if size >= lag[n]
+                                   else jnp.concatenate([held[n], a], axis=0)[size:])
+                    hoisted_events[n] = jnp.broadcast_to(ev, (size, batch))
+
+                def delivered(j: jax.Array, products=products) -> dict[str, jax.Array]:
+                    """What the hoisted blocks deliver at the chunk's step j: read in place,
+                    so no shifted copy of the products is ever made."""
+                    pre: dict[str, jax.Array] = {}
+                    for n, a in products.items():
+                        a = jax.lax.dynamic_index_in_dim(a, jnp.maximum(j - lag[n], 0), keepdims=False)
+                        old = jax.lax.dynamic_index_in_dim(held[n], jnp.minimum(j, lag[n] - 1),
+                                                           keepdims=False)
+                        a = delivers(n, jnp.where(j >= lag[n], a, old))
+                        g = blocks[n].target
+                        pre[g] = pre[g] + a if g in pre else a
+                    return pre
+
+                own = [n for n in in_scan if blocks[n].target in stage]
+                stage_ports = sorted({blocks[n].source for n in own if blocks[n].source in ports})
+                (st, qu), ys = jax.lax.scan(
+                    lambda c, x, stage=stage, delivered=delivered: step(stage, c, (x[0], x[2], delivered(x[1]))),
+                    ({g: states[g] for g in stage}, {n: queues[n] for n in own}),
+                    (ks, jnp.arange(size, dtype=I32), {p: data[p] for p in stage_ports}))
+                states.update(st)
+                queues.update(qu)
+                codes.update(ys["packed"])
+                traces.update(ys["traces"])
+                events.update(ys["events"])
+            ys = {"traces": traces, "events": dict(events, **hoisted_events), "spikes": {}}
+            counts = {name: {} for name in self.flags}
             unpack, no_flags = _unpacker(len(self.flags))
-            for g, code in ys.pop("packed").items():
+            for g in groups:
                 # one pass when no flag is set (the usual case): then the code is the spikes
-                spikes, per_flag = jax.lax.cond(jnp.max(code, initial=0) > 1, unpack, no_flags, code)
+                spikes, per_flag = jax.lax.cond(jnp.max(codes[g], initial=0) > 1, unpack, no_flags,
+                                                codes[g])
                 ys["spikes"][g] = spikes
                 for name, c in zip(self.flags, per_flag):
                     counts[name][g] = c
@@ -457,11 +533,13 @@ class Emulator:
             carry = ({g: kernels[g].init(params[g], batch) for g in groups},
                      {n: jnp.zeros((blocks[n].delay + 1, batch, sizes[blocks[n].target]), I32)
                       for n in in_scan},
-                     {n: jnp.zeros((lag[n], batch, sizes[blocks[n].target]), I32) for n in hoisted})
+                     {n: jnp.zeros((lag[n], batch, wt[n].shape[1]), I32) for n in hoisted})
             # chunks bound the memory of the hoisted products and the recorded spikes
             per_step = batch * (sum(sizes.values()) + sum(sizes[blocks[n].target] for n in hoisted)
-                                + sum(v.shape[-1] for v in data.values()))
+                                + sum(ports[k].size for k in data))
             n_chunks = max(1, -(-steps * per_step // CHUNK_ELEMENTS))
+            # a chunk count that divides the steps spares a padded copy of the input
+            n_chunks = next((n for n in range(n_chunks, 2 * n_chunks + 1) if steps % n == 0), n_chunks)
             if n_chunks == 1:
                 return chunk(carry, (jnp.arange(steps, dtype=I32), data))[1]
             size = -(-steps // n_chunks)
@@ -484,7 +562,7 @@ class Emulator:
         if fn is None:
             fn = self._compiled[batch] = self._build(batch)
         # numpy in: jit transfers it with less dispatch than jnp.asarray (0.3 ms a call)
-        flat = {k: np.asarray(v.reshape(steps, batch, -1) != 0) for k, v in data.items()}
+        flat = {k: _pack_spikes(v.reshape(steps, batch, -1)) for k, v in data.items()}
         ys = fn(flat)
         ys = jax.tree_util.tree_map(np.asarray, ys)
         prog = self.program
@@ -503,6 +581,17 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray],
         record: tuple[str, ...] = ()) -> EmulatorResult:
     """Run `program` on time-major `inputs` ([T, B, *shape] per data input port)."""
     return Emulator(program, record).run(inputs)
+
+
+def _pack_spikes(x: np.ndarray) -> np.ndarray:
+    """Binary spikes [..., n] as bits, 8 neurons a byte (little bit order): an eighth of the
+    bytes to hand to the device, unpacked by ``_unpack_spikes`` inside jit."""
+    return np.packbits(x if x.dtype == np.bool_ else x != 0, axis=-1, bitorder="little")
+
+
+def _unpack_spikes(packed: jax.Array, n: int) -> jax.Array:
+    bits = (packed[..., None] >> jnp.arange(8, dtype=jnp.uint8)) & 1
+    return bits.reshape(packed.shape[:-1] + (-1,))[..., :n].astype(jnp.bool_)
 
 
 def _check_inputs(program: Program, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
