@@ -404,7 +404,9 @@ def test_profile_with_a_chips_measured_system_power(capsys, artifact, tmp_path, 
     # Braille at dt = 0.1 ms: 100 steps = 10 ms per sample
     assert energy["total"]["total"] == pytest.approx(watts * 100 * 1e-4)
     assert "SYSTEM-POWER ESTIMATE" in out
-    assert "system-power estimate, not a per-operation model" in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert "system-power estimate, not a per-operation model" in page
+    assert "<span class='badge'>SYSTEM-POWER ESTIMATE</span>" in page and "BORROWED" not in page
 
 
 def test_profile_with_a_user_energy_file(capsys, artifact, tmp_path):
@@ -430,7 +432,13 @@ def test_profile_html_is_one_self_contained_page(capsys, artifact, tmp_path):
     assert "What am I looking at?" in text and "Spike raster" in text
     assert "<script src=" not in text               # plotly.js is inline: works offline
     assert "time step" in text and "energy per sample" in text
-    assert "Spikes per core on the chip mesh" in text
+    assert "Spikes sent per core" in text
+    # a newcomer gets every column defined and is told, before any figure, whose constants these are
+    for _, label in P.ACTIVITY_COLUMNS + P.STRUCTURE_COLUMNS:
+        assert f"<dt>{label}</dt>" in text, label
+    assert "<span class='badge'>BORROWED</span>" in text
+    # Braille at 0.1 ms per step: the chip's static power is nearly all of the total, and said so
+    assert "Static energy is most of the total here" in text
 
 
 @pytest.mark.parametrize("case", ["format", "shape", "dtype", "energy", "energy-from",
@@ -489,6 +497,8 @@ def test_the_report_opens_in_chromium_without_console_errors(capsys, artifact, t
     assert console == [], "\n".join(console)
     # plotly drew the figures: each div gained an SVG
     assert proc.stdout.count("main-svg") >= 3, "plotly did not render"
+    # all four figures drew: raster, sparsity over time, the core mesh, energy by layer
+    assert proc.stdout.count('class="plot-container plotly"') == 4
 
 
 def test_a_sparse_block_stores_its_non_zero_weights_with_their_index():
@@ -521,7 +531,10 @@ def test_profile_of_a_placed_and_routed_artifact(capsys, tmp_path):
     assert prof["link_traffic"] == [{"from": "0", "to": "1", "spikes": spikes1},
                                     {"from": "1", "to": "9", "spikes": spikes1}]
     assert prof["layers"]["lif1.lif"]["mean_hops"] == 2.0
-    assert "Spikes per core on the chip mesh" in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert "Spikes sent per core" in page
+    # the per-core table names the layers on each core
+    assert "<td>chip 0 core 9</td><td class='text'>lif2</td>" in page
 
 
 def test_the_emulators_membrane_update_counter_equals_the_count_from_v_traces():
