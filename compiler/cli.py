@@ -337,25 +337,36 @@ def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
                         "lowers v by the threshold (what snnTorch's reset by subtraction did)")
 
 
+def _load_numpy(path: Path) -> Any:
+    """np.load without pickles; a file it cannot read is a UsageError naming the file."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        # numpy says "pickled" both for object arrays and for files that are no numpy file
+        why = ("it holds Python objects, or is no numpy file at all; save an array of numbers "
+               "with numpy.save or numpy.savez" if "pickle" in str(e) else str(e))
+        raise UsageError(f"{path}: not a numpy .npy/.npz file of numbers ({why})") from None
+
+
 def _load_input_file(path: Path, graph: ir.Graph) -> dict[str, np.ndarray]:
     """Read --input: an .npy for a single Input node, or an .npz keyed by input name."""
     if not path.is_file():
         raise UsageError(f"{path}: no such file (--input)")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{path}: not a numpy .npy/.npz file ({e})") from None
+    data = _load_numpy(path)
     if isinstance(data, np.ndarray):
         if len(graph.inputs) != 1:
             raise UsageError(f"{path}: the model has {len(graph.inputs)} Input nodes "
                              f"{graph.inputs}; give an .npz with one array per input name")
-        return {graph.inputs[0]: data}
-    with data:
-        keys = sorted(data.files)
-        if keys != graph.inputs:
-            raise UsageError(f"{path}: has arrays {keys}, expected one per Input node: "
-                             f"{graph.inputs}")
-        return {k: data[k] for k in keys}
+        arrays = {graph.inputs[0]: data}
+    else:
+        with data:
+            keys = sorted(data.files)
+            if keys != sorted(graph.inputs):
+                raise UsageError(f"{path}: has arrays {keys}, expected one per Input node: "
+                                 f"{graph.inputs}")
+            arrays = {k: data[k] for k in keys}
+    # checked here too, so that a wrong shape or dtype names the file it came from
+    return check_inputs({n: graph.shapes[n].output for n in graph.inputs}, arrays, where=str(path))
 
 
 def random_inputs(graph: ir.Graph, rate: float, steps: int, batch: int, seed: int
@@ -1094,12 +1105,14 @@ def run_fit(args: argparse.Namespace) -> int:
         dt = None  # no dt: every target is estimated from the float graph (the help says so)
     activity = None
     if args.activity is not None:
-        try:
-            with np.load(args.activity, allow_pickle=False) as z:
-                activity = activity_from_spikes({k: z[k] for k in z.files
-                                                 if k.startswith("spikes.")})
-        except (OSError, ValueError) as e:
-            raise UsageError(f"{args.activity}: not a readable .npz ({e})") from None
+        if not args.activity.is_file():
+            raise UsageError(f"{args.activity}: no such file (--activity)")
+        z = _load_numpy(args.activity)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise UsageError(f"{args.activity}: a single array, not an .npz; give the .npz that "
+                             "`neurocc run` writes (spikes.GROUP arrays)")
+        with z:
+            activity = activity_from_spikes({k: z[k] for k in z.files if k.startswith("spikes.")})
         if not activity:
             raise UsageError(f"{args.activity}: has no 'spikes.GROUP' arrays; give the .npz "
                              "that `neurocc run` writes")
@@ -1153,10 +1166,7 @@ def load_program_inputs(path: Path, program: ir.Program) -> dict[str, np.ndarray
     names = [p.name for p in ports]
     if not path.is_file():
         raise UsageError(f"{path}: no such file (--input)")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{path}: not a numpy .npy/.npz file ({e})") from None
+    data = _load_numpy(path)
     if isinstance(data, np.ndarray):
         if len(ports) != 1:
             raise UsageError(f"{path}: the program has {len(ports)} inputs {names}; give an "

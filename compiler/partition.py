@@ -413,12 +413,14 @@ def _single_neuron_problems(slicer: _GroupSlicer) -> list[tuple[str, str, str]]:
         syn = int(st.synapses[i])
         need = int(st.memory[i])
         bits = c.synapse_memory_bits // max(syn, 1)
+        fixes = [f"at most {bits} bits per stored synapse"] if bits else []  # 0 bits: no fix
+        fixes += [f"prune it to {c.synapse_memory_bits // max(need // max(syn, 1), 1)} synapses",
+                  f"a chip whose cores hold {need} bits"]
         out.append((slicer.name, "synapse_memory_bits",
                     f"layer '{slicer.name}': neuron {i} needs {need} bits of synapse memory "
                    f"({syn} synapses at {_fix_weight_bits(c)}); a core holds "
-                   f"{c.synapse_memory_bits} (synapse_memory_bits). Smallest changes: at most "
-                   f"{bits} bits per stored synapse, or prune it to "
-                   f"{c.synapse_memory_bits // max(need // max(syn, 1), 1)} synapses"))
+                   f"{c.synapse_memory_bits} (synapse_memory_bits). Smallest changes: "
+                   + ", or ".join(fixes)))
     return out
 
 

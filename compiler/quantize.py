@@ -106,6 +106,39 @@ def _uniform(name: str, what: str, values: np.ndarray) -> int:
     return int(u[0])
 
 
+def _overflow(wf: np.ndarray, bits: int, exp_max: int) -> float:
+    """The largest weight over the most a block holds at exponent `exp_max` (> 1: no fit)."""
+    nz = wf[wf != 0]
+    if nz.size == 0:
+        return 0.0
+    top = (1 << bits) - (1 if np.all(nz > 0) or np.all(nz < 0) else 2)  # as _quantize_matrix
+    return float(np.max(np.abs(nz))) / (top * 2.0 ** exp_max)
+
+
+def _too_large(over: list[tuple[str, str, float, float, int]], f: Any) -> QuantizationError:
+    """One error for every block whose weights need an exponent above the range, with the
+    --vth that fits them all (weights scale with vth), or why none can."""
+    worst = sorted(over, key=lambda o: -o[2])
+    shown = ", ".join(f"'{name}' needs {f.weight_exp_max + math.ceil(math.log2(ratio))} (peak "
+                      f"{peak:.4g} integer units)"
+                      for name, _, ratio, peak, _ in worst[:4]) + (", ..." if len(over) > 4 else "")
+    # a hair under the bound: exactly at it, float rounding of the scale may tip a peak over
+    most = min(int(vth / ratio * (1 - 1e-9)) for _, _, ratio, _, vth in over)
+    if most >= 1:
+        now = ", ".join(str(v) for v in sorted({vth for *_, vth in over}))
+        fix = (f"use --vth {most} or lower (it is {now}) to shrink the scale; every block then "
+               "fits, with fewer integer levels per threshold")
+    else:
+        name, group, _, peak, vth = max(over, key=lambda o: o[3] / o[4])
+        fix = (f"no --vth can: through '{name}' one input spike moves '{group}' by up to "
+               f"{peak / vth:.3g} thresholds, so its threshold (v_threshold - v_reset) is tiny for "
+               "its weights; rescale the layer's weights or threshold in the model")
+    return QuantizationError(
+        f"{len(over)} synapse block(s) need a weight exponent above {f.weight_exp_max} (a block "
+        f"holds at most {(1 << f.weight_bits) - 1} << {f.weight_exp_max} integer units, "
+        f"{(1 << f.weight_bits) - 2} << {f.weight_exp_max} mixed-sign): {shown}; {fix}")
+
+
 def _quantize_matrix(wf: np.ndarray, bits: int, exp_min: int, exp_max: int, where: str
                      ) -> tuple[np.ndarray, int, str, dict[str, Any]]:
     """Integer mantissas * 2^exp for float weights `wf` (already in integer units)."""
@@ -164,6 +197,7 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
     blocks: list[SynapseBlock] = []
     consts: dict[int, InputPort] = {}
     report: dict[str, Any] = {"groups": {}, "blocks": {}}
+    over: list[tuple[str, str, float, float, int]] = []  # blocks beyond the exponent range
     for g in lowered.groups:
         node = graph.nodes[g]
         force = options.force.get(g, {})
@@ -188,9 +222,12 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         v_reset = flat(node.reset_value())
         theta = flat(node.v_threshold) - v_reset
         if np.any(theta <= 0):
+            i = int(np.argmin(theta))
             raise QuantizationError(
-                f"node '{g}': threshold minus reset must be > 0 (min {float(theta.min()):.4g}); "
-                "Loihi 2 spikes on v > vth with an unsigned vth")
+                f"node '{g}': threshold minus reset must be > 0 (min {float(theta.min()):.4g}, "
+                f"neuron {i}: v_threshold {float(theta[i] + v_reset[i]):.4g}, v_reset "
+                f"{float(v_reset[i]):.4g}); Loihi 2 spikes on v > vth with an unsigned vth. Set "
+                "v_threshold above v_reset for every neuron of the layer")
         calibrated = _calibrated_vth(options.calibration.get(g), f)
         if calibrated is not None:
             # the weights must still fit the mantissa at the largest exponent
@@ -242,13 +279,20 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
                 mant, exp, mode, rep = _forced_weights(c.matrix, int(w_forced))
                 parts = [(name, mant, exp, mode, rep)]
             else:
-                parts = _quantize_split(row * c.matrix, f, options.weight_blocks, f"block '{name}'", name)
+                wf = row * c.matrix
+                ratio = _overflow(wf, f.weight_bits, f.weight_exp_max)
+                if ratio > 1:  # reported together once every group is known
+                    over.append((name, g, ratio, float(np.max(np.abs(wf))), vth))
+                    continue
+                parts = _quantize_split(wf, f, options.weight_blocks, f"block '{name}'", name)
             for part, mant, exp, mode, rep in parts:
                 density = float(np.count_nonzero(mant)) / max(mant.size, 1)
                 blocks.append(SynapseBlock(part, source, g, mant, exp, f.weight_bits, mode, delay,
                                            "sparse" if density < options.sparse_below else "dense"))
                 report["blocks"][part] = rep | {"weight_exp": exp, "sign_mode": mode, "delay": delay,
                                                 "density": round(density, 4)}
+    if over:
+        raise _too_large(over, f)
     inputs = [InputPort(n, tuple(graph.shapes[n].output)) for n in lowered.inputs]
     inputs += [consts[k] for k in sorted(consts)]
     outputs = [OutputPort(o, g, tuple(graph.shapes[g].output)) for o, g in sorted(lowered.outputs.items())]

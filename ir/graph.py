@@ -239,8 +239,11 @@ def check(graph: Graph) -> Report:
         for field, value in node.params().items():
             if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
                 bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+                first = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
                 problems.append(f"{node.kind} '{name}': {field} has {bad} NaN or infinite "
-                                f"value(s) of {np.size(value)}")
+                                f"value(s) of {np.size(value)}, the first ({value[first]}) at index "
+                                f"{list(first)}; every parameter must be finite: export the model "
+                                "again from a training run that did not diverge")
         for field in ("tau", "tau_mem", "tau_syn"):
             value = getattr(node, field, None)
             if value is not None and np.all(np.isfinite(value)) and np.any(np.asarray(value) <= 0):

@@ -44,7 +44,11 @@ def check_inputs(expected: Mapping[str, Shape], inputs: np.ndarray | Mapping[str
             raise SimulationError(f"{prefix}input '{name}' has {arr.shape[0]} steps and batch "
                                   f"{arr.shape[1]}; both must be at least 1")
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            raise SimulationError(f"{prefix}input '{name}' contains NaN or infinite values")
+            bad = np.argwhere(~np.isfinite(arr))
+            raise SimulationError(
+                f"{prefix}input '{name}' has {len(bad)} NaN or infinite value(s) of {arr.size}, "
+                f"the first at [step, sample, ...] {bad[0].tolist()}; spikes must be finite "
+                "numbers (0: no spike)")
         if lead is not None and arr.shape[:2] != lead:
             raise SimulationError(f"{prefix}inputs disagree on [T, B]: {list(lead)} vs "
                                   f"{list(arr.shape[:2])}")

@@ -182,6 +182,9 @@ def load(path: str | os.PathLike, check: bool = True) -> Graph:
         is_hdf5 = h5py.is_hdf5(path)
     except OSError as e:
         raise ModelFileError(f"{where}: cannot be read ({e})") from None
+    if not is_hdf5 and path.stat().st_size == 0:
+        raise ModelFileError(f"{where}: empty file (0 bytes), not a NIR file; export the model "
+                             "again (nir.write)")
     if not is_hdf5:
         raise ModelFileError(f"{where}: not an HDF5 file, so not a NIR file "
                              "(NIR graphs are written with nir.write, e.g. by snnTorch, Norse or Sinabs)")

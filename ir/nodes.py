@@ -115,7 +115,9 @@ def _same_shape(node: Node, names: list[str]) -> list[str]:
     shapes = {n: _shape(getattr(node, n)) for n in names if getattr(node, n) is not None}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{n}{list(s)}" for n, s in shapes.items())
-        return [f"parameters must share one shape, got {listed}"]
+        return [f"parameters must share one shape, got {listed}; a neuron's parameters are "
+                "elementwise, one value per neuron (a weight matrix belongs in an Affine or "
+                "Linear node before it)"]
     return []
 
 

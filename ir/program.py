@@ -249,24 +249,33 @@ def load_program(path: str | os.PathLike) -> Program:
                             "make one with `neurocc compile MODEL --target loihi2 -o DIR`")
     try:
         manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as e:
-        raise ArtifactError(f"{mpath}: not valid JSON ({e})") from None
-    if manifest.get("kind") != "neurocc.program":
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{mpath}: not valid JSON ({e}); the artifact is damaged, compile "
+                            "the model again") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != "neurocc.program":
         raise ArtifactError(f"{mpath}: not a neurocc program manifest")
-    if manifest.get("format") != ARTIFACT_FORMAT:
+    version = manifest.get("format")
+    if isinstance(version, bool) or version != ARTIFACT_FORMAT:  # true == 1 in Python
+        found = "no format version" if version is None else f"artifact format {version!r}"
         raise ArtifactError(
-            f"{path}: artifact format {manifest.get('format')} (written by neurocc "
-            f"{manifest.get('neurocc_version')}); this neurocc reads format {ARTIFACT_FORMAT}. "
-            "Recompile the model with this version.")
+            f"{path}: {found} (written by neurocc {manifest.get('neurocc_version')}); this "
+            f"neurocc reads format {ARTIFACT_FORMAT}. Recompile the model with this version.")
     try:
         with np.load(npath, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise ArtifactError(f"{npath}: unreadable ({e})") from None
+        raise ArtifactError(f"{npath}: unreadable ({e}); the artifact is damaged, compile the "
+                            "model again") from None
     try:
-        return Program.from_files(manifest, arrays)
+        program = Program.from_files(manifest, arrays)
+        program.check()
     except KeyError as e:
         raise ArtifactError(f"{path}: manifest and program.npz disagree, missing {e}") from None
+    except (TypeError, ValueError, IndexError, AttributeError) as e:
+        # an edited or damaged manifest: its entries are not what compile writes
+        raise ArtifactError(f"{path}: manifest.json and program.npz do not describe one program "
+                            f"({e}); the artifact is damaged, compile the model again") from None
+    return program
 
 
 def file_hash(path: str | os.PathLike) -> str:

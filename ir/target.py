@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import functools
 import math
 import tomllib
@@ -202,19 +203,39 @@ class TargetSpec:
 
 
 _FORMAT_FIELDS = {f.name: f.type for f in dataclasses.fields(NumericFormats)}
+#: the smallest value a [formats] field can take and still describe arithmetic (a signed
+#: mantissa or state needs a sign bit and one more; the exponents may be negative)
+_FORMAT_MIN = {"weight_bits": 2, "decay_bits": 1, "threshold_bits": 1, "bias_mant_bits": 2,
+               "state_bits": 2, "weight_exp_min": None, "weight_exp_max": None}
 
 
-def _require(table: dict, key: str, kind: type, where: str, *, nonneg: bool = False) -> Any:
+def _require(table: dict, key: str, kind: type, where: str, *, nonneg: bool = False,
+             least: int | None = None) -> Any:
     if key not in table:
-        raise TargetSpecError(f"{where}: missing field '{key}'")
+        what = {int: " (an integer)", str: " (a string)"}.get(kind, "")
+        raise TargetSpecError(f"{where}: missing field '{key}'{what}; add it "
+                              "(backends/loihi2/loihi2.toml shows every field and its meaning)")
     value = table[key]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise TargetSpecError(f"{where}: field '{key}' must be an integer, got {value!r}")
     if kind is str and not isinstance(value, str):
         raise TargetSpecError(f"{where}: field '{key}' must be a string, got {value!r}")
-    if nonneg and value < 0:
-        raise TargetSpecError(f"{where}: field '{key}' must be >= 0, got {value}")
+    if least is None and nonneg:
+        least = 0
+    if least is not None and value < least:
+        raise TargetSpecError(f"{where}: field '{key}' must be >= {least}, got {value}")
     return value
+
+
+def _no_unknown(table: dict, known: Any, where: str) -> None:
+    """A misspelt field is an error, not a silently ignored line (and a default used instead)."""
+    known = list(known)
+    extra = sorted(k for k in table if k not in known)
+    if extra:
+        close = difflib.get_close_matches(extra[0], [k for k in known if k not in table], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise TargetSpecError(f"{where}: unknown field(s) {extra}{hint}; the fields are "
+                              f"{', '.join(known)}")
 
 
 def load_target(path: str | Path) -> TargetSpec:
@@ -240,10 +261,13 @@ def load_target(path: str | Path) -> TargetSpec:
     if fmt is not None:
         if not isinstance(fmt, dict):
             raise TargetSpecError(f"{where}: [formats] must be a table")
+        _no_unknown(fmt, _FORMAT_FIELDS, f"{where} [formats]")
         formats = NumericFormats(**{
-            k: _require(fmt, k, int, f"{where} [formats]",
-                        nonneg=k not in ("weight_exp_min", "weight_exp_max"))
+            k: _require(fmt, k, int, f"{where} [formats]", least=_FORMAT_MIN.get(k, 0))
             for k in _FORMAT_FIELDS})
+        if formats.weight_exp_min > formats.weight_exp_max:
+            raise TargetSpecError(f"{where} [formats]: field 'weight_exp_min' ({formats.weight_exp_min}) "
+                                  f"must not exceed 'weight_exp_max' ({formats.weight_exp_max})")
     models = data.get("neuron_models")
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise TargetSpecError(f"{where}: field 'neuron_models' must be a list of strings")
@@ -252,26 +276,36 @@ def load_target(path: str | Path) -> TargetSpec:
         table = data["cores"]
         if not isinstance(table, dict):
             raise TargetSpecError(f"{where}: [cores] must be a table")
+        _no_unknown(table, (f.name for f in dataclasses.fields(CoreLimits)), f"{where} [cores]")
         cores = CoreLimits(**{f.name: _require(table, f.name, int, f"{where} [cores]", nonneg=True)
                               for f in dataclasses.fields(CoreLimits)})
     if "topology" in data:
         table = data["topology"]
         if not isinstance(table, dict):
             raise TargetSpecError(f"{where}: [topology] must be a table")
+        _no_unknown(table, (f.name for f in dataclasses.fields(Topology)), f"{where} [topology]")
         topology = Topology(
-            cores_per_chip=_require(table, "cores_per_chip", int, f"{where} [topology]", nonneg=True),
+            cores_per_chip=_require(table, "cores_per_chip", int, f"{where} [topology]", least=1),
             core_mesh=_pair(table, "core_mesh", f"{where} [topology]"),
-            max_chips=_require(table, "max_chips", int, f"{where} [topology]", nonneg=True),
+            max_chips=_require(table, "max_chips", int, f"{where} [topology]", least=1),
             chip_mesh=_pair(table, "chip_mesh", f"{where} [topology]"),
             mapping=table.get("mapping", "neuron_slices"))
         if topology.mapping not in MAPPINGS:
             raise TargetSpecError(f"{where} [topology]: field 'mapping' must be one of "
                                   f"{', '.join(MAPPINGS)}, got {topology.mapping!r}")
+        # placement puts every core (chip) on its own mesh position
+        for mesh, count in (("core_mesh", "cores_per_chip"), ("chip_mesh", "max_chips")):
+            x, y = getattr(topology, mesh)
+            if x * y < getattr(topology, count):
+                raise TargetSpecError(
+                    f"{where} [topology]: field '{mesh}' [{x}, {y}] has {x * y} positions for "
+                    f"{count} = {getattr(topology, count)}; give a mesh with at least that many")
     network = None
     if "network" in data:
         table = data["network"]
         if not isinstance(table, dict):
             raise TargetSpecError(f"{where}: [network] must be a table")
+        _no_unknown(table, (f.name for f in dataclasses.fields(NetworkLimits)), f"{where} [network]")
         network = NetworkLimits(**{
             f.name: _require(table, f.name, int, f"{where} [network]", nonneg=True)
             for f in dataclasses.fields(NetworkLimits)})
@@ -330,7 +364,8 @@ def _layer_memory(table: Any, where: str) -> LayerMemory:
 def _pair(table: dict, key: str, where: str) -> tuple[int, int]:
     value = table.get(key)
     if value is None:
-        raise TargetSpecError(f"{where}: missing field '{key}'")
+        raise TargetSpecError(f"{where}: missing field '{key}' (two positive integers [x, y]); "
+                              "add it (backends/loihi2/loihi2.toml shows every field and its meaning)")
     if (not isinstance(value, list) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
         raise TargetSpecError(f"{where}: field '{key}' must be two positive integers [x, y], "

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -281,7 +282,18 @@ def run_lava_net(net: Mapping, steps: int, monitor=None, *, probe_with: str = "r
         except subprocess.TimeoutExpired as err:
             raise LavaRunError(f"Lava did not finish {steps} steps within {timeout} s "
                                f"({interpreter} {RUNNER})") from err
+        except OSError as err:  # not a file that can be executed
+            raise LavaUnavailableError(
+                f"{interpreter}: cannot be started as the Lava interpreter ({err.strerror or err}). "
+                f"Point {ENV_VAR} at the python of a venv with lava-nc 0.10.0, or unset it and "
+                f"run `make lava` to build {VENV_NAME}.") from None
         wall = time.perf_counter() - t0
+        missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", proc.stderr or "")
+        if proc.returncode != 0 and missing:  # an interpreter, but not Lava's
+            raise LavaUnavailableError(
+                f"{interpreter} has no module '{missing.group(1)}', so it is not the Lava venv's "
+                f"python. Point {ENV_VAR} at the python of a venv with lava-nc 0.10.0, or unset "
+                f"it and run `make lava` to build {VENV_NAME}.")
         if proc.returncode != 0 or not out_path.exists():
             tail = (proc.stderr or "")[-4000:]
             raise LavaRunError(f"Lava runner failed (exit status {proc.returncode}; "
