@@ -1461,7 +1461,12 @@ def run_verify(args: argparse.Namespace) -> int:
     if "reference" in against:
         from neurocc.simulators.reference import ReferenceSimulator
 
-        graph = ir.load(source)
+        try:
+            graph = ir.load(source)
+        except (ir.ModelFileError, ir.GraphError) as e:
+            raise V.VerificationError(
+                f"the artifact's copy of its model is damaged ({e}); compile the model again "
+                "(`neurocc compile MODEL ... -o DIR`), or verify with --against lava only") from None
         if sorted(graph.inputs) != sorted(inputs):
             raise V.VerificationError(f"{source}: its inputs {graph.inputs} are not the "
                                       f"artifact's {sorted(inputs)}")

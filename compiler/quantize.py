@@ -139,6 +139,26 @@ def _too_large(over: list[tuple[str, str, float, float, int]], f: Any) -> Quanti
         f"{(1 << f.weight_bits) - 2} << {f.weight_exp_max} mixed-sign): {shown}; {fix}")
 
 
+def _all_lost(group: str, nonzero: int, kept: list[tuple[float, float]], vth: int, f: Any
+              ) -> QuantizationError:
+    """Every non-zero weight into `group` rounds to 0: the layer would be cut off. `kept` holds,
+    per connection, its largest weight and the smallest weight its blocks keep (half a step at
+    the lowest exponent for one sign; a whole step for mixed signs, whose LSB Loihi drops)."""
+    # a threshold scales every weight with it: the least vth that lifts one connection's peak
+    # strictly above what it keeps
+    need = min(math.floor(vth * smallest / peak) + 1 for peak, smallest in kept)
+    peak, smallest = max(kept, key=lambda k: k[0] / k[1])
+    fix = (f"raise the integer threshold to --vth {need} or more (it is {vth}) so the weights "
+           "get more integer levels" if need < (1 << f.threshold_bits)
+           else f"no --vth can (the threshold holds at most {(1 << f.threshold_bits) - 1}): the "
+           f"weights are at most {peak / vth:.3g} thresholds, too small to matter; check the "
+           "model's weight scale")
+    return QuantizationError(
+        f"node '{group}': all {nonzero} non-zero weights into it round to 0 (the largest is "
+        f"{peak:.3g} integer units; its block keeps nothing below {smallest:.3g} at weight_exp "
+        f"{f.weight_exp_min}), so it would be cut off from its inputs; {fix}")
+
+
 def _quantize_matrix(wf: np.ndarray, bits: int, exp_min: int, exp_max: int, where: str
                      ) -> tuple[np.ndarray, int, str, dict[str, Any]]:
     """Integer mantissas * 2^exp for float weights `wf` (already in integer units)."""
@@ -259,6 +279,17 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         }
         row = (scale * gain)[:, None]
         w_forced = force.get("weight")
+        weighted = [c for c in lowered.incoming[g] if c.source != BIAS]
+        float_nonzero = sum(int(np.count_nonzero(c.matrix)) for c in weighted)
+        driven = np.any(bias_mant) or any(c.source == BIAS for c in lowered.incoming[g])
+        if weighted and float_nonzero == 0 and not driven:
+            raise QuantizationError(
+                f"node '{g}': every incoming weight is 0 ({sum(c.matrix.size for c in weighted)} "
+                f"from {sorted({c.source for c in weighted})}) and it has no bias or leak, so its "
+                f"{n} neurons can never spike and every layer it feeds gets nothing from it; "
+                "the export probably lost its weights: export the trained model again, or remove "
+                "the layer")
+        int_nonzero, kept = 0, []
         for c in lowered.incoming[g]:
             if c.source == BIAS:
                 # a constant source, switched on so its first spike lands on the target's
@@ -285,12 +316,20 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
                     over.append((name, g, ratio, float(np.max(np.abs(wf))), vth))
                     continue
                 parts = _quantize_split(wf, f, options.weight_blocks, f"block '{name}'", name)
+            if c.source != BIAS and w_forced is None:
+                int_nonzero += sum(int(np.count_nonzero(p[1])) for p in parts)
+                nz = wf[wf != 0]
+                if nz.size:
+                    one_sign = bool(np.all(nz > 0) or np.all(nz < 0))
+                    kept.append((float(np.max(np.abs(nz))), 2.0 ** (f.weight_exp_min - one_sign)))
             for part, mant, exp, mode, rep in parts:
                 density = float(np.count_nonzero(mant)) / max(mant.size, 1)
                 blocks.append(SynapseBlock(part, source, g, mant, exp, f.weight_bits, mode, delay,
                                            "sparse" if density < options.sparse_below else "dense"))
                 report["blocks"][part] = rep | {"weight_exp": exp, "sign_mode": mode, "delay": delay,
                                                 "density": round(density, 4)}
+        if float_nonzero and w_forced is None and int_nonzero == 0 and not over:
+            raise _all_lost(g, float_nonzero, kept, vth, f)
     if over:
         raise _too_large(over, f)
     inputs = [InputPort(n, tuple(graph.shapes[n].output)) for n in lowered.inputs]

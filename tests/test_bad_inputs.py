@@ -191,14 +191,36 @@ def test_a_forced_threshold_of_zero_names_the_range(capsys, tmp_path):
                       "rounds to zero")
 
 
-def test_an_all_zero_layer_is_exact_not_an_error(capsys, tmp_path):
-    """Zero weights are representable: the layer compiles to all-zero integer blocks."""
+def test_an_all_zero_layer_cannot_be_quantized(capsys, tmp_path):
+    """Zero weights and no bias: the layer could never spike; an export that lost its weights."""
     model = small_model(tmp_path / "model.nir", np.zeros((3, 4)))
-    out = tmp_path / "out"
-    code, _, err = run_cli(capsys, "compile", model, "--dt", "1e-3", "-o", out)
+    err = compile_fails(capsys, tmp_path, model)
+    assert_user_error(2, err, "QuantizationError", "node 'lif': every incoming weight is 0",
+                      "12 from ['input']", "its 3 neurons can never spike", "export the trained model again")
+
+
+@pytest.mark.parametrize("signs", [[1, -1, 1, 1], [1, 1, 1, 1]], ids=["mixed", "excitatory"])
+def test_weights_that_all_round_to_zero_name_the_vth_that_keeps_them(capsys, tmp_path, signs):
+    # threshold 1, weights 1e-9: at the default vth (32768) the largest weight is 3.3e-5 integer
+    # units (x 64 inside the chip); weight_exp -8 keeps nothing below 2**-9
+    model = small_model(tmp_path / "model.nir", np.full((3, 4), 1e-9) * [signs])
+    err = compile_fails(capsys, tmp_path, model, "--vth", "100")
+    assert_user_error(2, err, "QuantizationError", "node 'lif': all 12 non-zero weights into it round to 0",
+                      "no --vth can", "too small to matter")
+    model = small_model(tmp_path / "model2.nir", np.full((3, 4), 1e-6) * [signs])
+    err = compile_fails(capsys, tmp_path, model, "--vth", "100")
+    assert_user_error(2, err, "QuantizationError", "all 12 non-zero weights into it round to 0",
+                      "raise the integer threshold to --vth")
+    need = int(err.split("--vth ")[1].split()[0])
+    # the suggested threshold keeps them (the compile succeeds, the weights are not all 0) and
+    # is the least that does
+    out = tmp_path / "ok"
+    code, _, err = run_cli(capsys, "compile", model, "--dt", "1e-3", "--vth", need, "-o", out)
     assert code == 0, err
-    program = ir.load_program(out)
-    assert [np.count_nonzero(b.weights) for b in program.synapses] == [0]
+    assert any(np.count_nonzero(b.weights) for b in ir.load_program(out).synapses)
+    code, _, err = run_cli(capsys, "compile", model, "--dt", "1e-3", "--vth", need - 1,
+                           "-o", tmp_path / "below")
+    assert code == 2 and "round to 0" in err
 
 
 # --- too large for the chip --------------------------------------------------------------

@@ -270,6 +270,19 @@ def test_verify_without_source_model(capsys, tmp_path, braille_artifact):
     assert_user_error(code, err, "source.nir", "--against lava")
 
 
+def test_verify_with_a_damaged_source_model_says_to_recompile(capsys, tmp_path, braille_artifact):
+    import shutil
+
+    art = tmp_path / "art"
+    shutil.copytree(braille_artifact, art)
+    data = (art / "source.nir").read_bytes()
+    (art / "source.nir").write_bytes(data[: len(data) // 2])
+    code, _, err = run_cli(capsys, "verify", art, "--random-input", "0.1", "--steps", "20",
+                           "--against", "reference")
+    assert_user_error(code, err, "VerificationError", "the artifact's copy of its model is damaged",
+                      "compile the model again", "--against lava only")
+
+
 def test_verify_too_few_steps_for_the_latency(capsys, braille_artifact):
     code, _, err = run_cli(capsys, "verify", braille_artifact, "--random-input", "0.1",
                            "--steps", "2", "--against", "reference")

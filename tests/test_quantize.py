@@ -94,12 +94,16 @@ def test_infinite_weight_is_reported_by_verify_in_the_normalize_pass():
     assert "in pass 'normalize'" in msg
 
 
-def test_all_zero_weight_layer_compiles_to_an_empty_block_and_runs():
-    program = compile_(chain(lif(3, v_threshold=0.5), np.zeros((3, 4))))
+def test_all_zero_weight_layer_is_refused_but_an_empty_block_runs():
+    """A layer whose every weight is 0 (and no bias) could never spike: the issue's 'all-zero
+    layer' is a QuantizationError. An empty block in a Program (zeroed by hand here) still
+    runs, on the emulator and on Lava."""
+    with pytest.raises(QuantizationError, match=r"node 'n': every incoming weight is 0"):
+        compile_(chain(lif(3, v_threshold=0.5), np.zeros((3, 4))))
+    program = compile_(chain(lif(3, v_threshold=0.5), np.full((3, 4), 0.1)))
     block = only_block(program)
-    assert block.weights.shape == (3, 4) and not np.any(block.weights)
-    rep = program.info["quantization"]["blocks"][block.name]
-    assert rep["nonzero"] == 0 and rep["saturated"] == 0
+    block.weights[:] = 0
+    assert block.weights.shape == (3, 4)
     x = np.ones((12, 2, 4), np.int8)  # every input spikes every step
     with jax.numpy_dtype_promotion("strict"):
         emu = Emulator(program, record=["n"]).run(x)
