@@ -892,6 +892,8 @@ def run_compile(args: argparse.Namespace) -> int:
                   "routing": program.info.get("routing")}
         text = json.dumps(report, indent=2, default=str) + "\n"
         _write_atomically(args.report, lambda f: f.write(text.encode()), suffix=".json.tmp")
+    for note in program.info.get("quantization", {}).get("notes", []):
+        console.print(f"note: {note}", markup=False)
     latency = program.semantics.get("output_latency_steps", {})
     console.print("output latency (steps after the float model): "
                   + ", ".join(f"{k} {v}" for k, v in sorted(latency.items())), markup=False)
@@ -1221,7 +1223,8 @@ def _print_run_summary(program: ir.Program, spikes: dict[str, np.ndarray], backe
     from rich.text import Text
 
     console = _console()
-    outputs = {g: o.name for o in program.outputs for g in o.groups}
+    outputs = {g: o.name + (" (voltage)" if o.kind == "voltage" else "")
+               for o in program.outputs for g in o.groups}
     t = Table(title=Text(f"{backend}: {steps} steps x {batch} samples"), title_justify="left")
     for col in ("group", "neurons", "spikes", "spikes/sample", "rate/neuron/step", "output"):
         t.add_column(col, justify="left" if col in ("group", "output") else "right",
@@ -1258,8 +1261,13 @@ def run_run(args: argparse.Namespace) -> int:
         result = _timed(lambda: run_on_lava(program, inputs, tuple(args.record)), _console(sys.stderr),
                         f"Lava fixed_pt: {steps} steps x {batch} samples")[0]
     semantics = dict(program.semantics, backend=args.backend)
+    ports = {p.name: p for p in program.outputs}
     for name, arr in result.outputs.items():
-        arrays[f"output.{name}"] = np.asarray(arr).astype(np.int8)
+        if ports[name].kind == "voltage":   # the chip's integer v, and v in the model's units
+            arrays[f"output.{name}"] = np.asarray(arr, np.int32)
+            arrays[f"output_float.{name}"] = ports[name].to_float(arr).astype(np.float32)
+        else:
+            arrays[f"output.{name}"] = np.asarray(arr).astype(np.int8)
     for group, arr in result.spikes.items():
         arrays[f"spikes.{group}"] = np.asarray(arr).astype(np.int8)
     for group, variables in result.traces.items():
@@ -1374,6 +1382,22 @@ def _print_verdict(verdict: dict[str, Any]) -> None:
     if ref is not None:
         for name, o in ref["outputs"].items():
             who = f"output '{name}' vs float"
+            if o.get("kind") == "voltage":
+                corr = o["voltage_correlation"]
+                t.add_row(who, "voltage correlation", "-" if corr is None else f"{corr:.4f}",
+                          Text(f"Pearson over steps x samples x neurons of the readout's voltage "
+                               f"(chip integers / {ref['scales'][name]:.6g}); "
+                               + o["alignment"]))
+                t.add_row(who, "voltage error", f"{o['rmse']:.4g}",
+                          Text(f"root mean square, in the model's units; largest "
+                               f"{o['max_abs_error']:.4g}, against a float peak of "
+                               f"{o['reference_peak']:.4g}"))
+                agree = o["argmax_agreement"]
+                t.add_row(who, "argmax agreement", "-" if agree is None else f"{agree:.4f}",
+                          Text(f"the neuron whose voltage peaks highest: {o['argmax_agreed']}/"
+                               f"{o['argmax_decided_samples']} samples with a unique float "
+                               f"winner; {o['argmax_tied_samples']} tied, not counted"))
+                continue
             t.add_row(who, "spike agreement", f"{o['spike_agreement']:.4f}",
                       Text(o["alignment"]))
             corr = o["count_correlation"]
@@ -1474,11 +1498,13 @@ def run_verify(args: argparse.Namespace) -> int:
         ref, timings["reference"] = _timed(lambda: sim.run(inputs), console,
                                            "float reference: compiling and running")
         latency = program.semantics.get("output_latency_steps", {})
-        outputs = V.compare_outputs(emu.outputs, ref.outputs, latency)
+        outputs = V.compare_outputs(emu.outputs, ref.outputs, latency,
+                                    {p.name: p for p in program.outputs})
         verdict["reference"] = {
             "model": str(source), "latency_steps": {o.output: o.latency for o in outputs},
             "semantics": ref.semantics, "warnings": source_warnings + list(ref.warnings),
-            "outputs": {o.output: o.to_json() for o in outputs}}
+            "outputs": {o.output: o.to_json() for o in outputs},
+            "scales": {p.name: p.scale for p in program.outputs if p.kind == "voltage"}}
         for o in outputs:
             console.print(f"aligned '{o.output}' by its output latency: {o.alignment}",
                           markup=False)

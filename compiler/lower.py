@@ -24,13 +24,14 @@ from neurocc.ir import Graph, UnsupportedNodeError, nodes as N
 
 BIAS = "<bias>"
 NEURON_KINDS = ("LIF", "CubaLIF", "IF")
+#: non-spiking neurons whose voltage the chip reads out (a CUBA-LIF that never reaches its
+#: threshold): allowed where only Output nodes read them, as a trained network's readout layer
+READOUT_KINDS = ("LI", "CubaLI")
 LINEAR_KINDS = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
                 "Scale", "Identity")
 WHY_NOT = {
-    "LI": "it has no spikes; a Loihi 2 neuron communicates only by spikes (read its voltage "
-          "from a CUBA-LIF with an unreachable threshold instead)",
-    "CubaLI": "it has no spikes; a Loihi 2 neuron communicates only by spikes",
-    "I": "it has no spikes; a Loihi 2 neuron communicates only by spikes",
+    "I": "an integrator without leak grows without bound, so no fixed voltage scale keeps it "
+         "inside Loihi 2's 24-bit membrane (an LI readout, with a leak, is lowered)",
     "Threshold": "a stateless threshold has no Loihi 2 neuron model (use an IF neuron)",
     "Delay": "axonal delays on their own are not lowered yet (synaptic delays are)",
 }
@@ -120,11 +121,20 @@ def lower_synapses(graph: Graph) -> Lowered:
     size = {n: int(np.prod(shapes[n].output)) for n in graph.nodes}
     for name in graph.order:
         kind = graph.nodes[name].kind
-        if kind not in NEURON_KINDS + LINEAR_KINDS + ("Input", "Output"):
+        if kind not in NEURON_KINDS + READOUT_KINDS + LINEAR_KINDS + ("Input", "Output"):
             reason = WHY_NOT.get(kind, "no Loihi 2 lowering exists for it")
             raise UnsupportedNodeError(
                 f"node '{name}' ({kind}) cannot be lowered to Loihi 2: {reason}. Loihi 2 lowers "
-                f"{', '.join(NEURON_KINDS)} neurons and {', '.join(LINEAR_KINDS)} synapses.")
+                f"{', '.join(NEURON_KINDS)} neurons, {', '.join(READOUT_KINDS)} readouts (read by "
+                f"Output nodes) and {', '.join(LINEAR_KINDS)} synapses.")
+        if kind in READOUT_KINDS:
+            readers = [s for s in graph.successors(name) if graph.nodes[s].kind != "Output"]
+            if readers:
+                raise UnsupportedNodeError(
+                    f"node '{name}' ({kind}) feeds {readers}: a non-spiking neuron's voltage can "
+                    "only be read out on Loihi 2 (by an Output node), since its neurons talk to "
+                    "others only by spikes. Make it the last layer, or use a spiking neuron "
+                    "(LIF, CubaLIF) where other layers read it.")
     # contrib[node] = {(source, hops): matrix} for the OUTPUT of linear nodes
     contrib: dict[str, dict[tuple[str, int], np.ndarray]] = {}
 
@@ -134,7 +144,7 @@ def lower_synapses(graph: Graph) -> Lowered:
         for p in graph.predecessors(name):
             hop = 1 if (p, name) in rec else 0
             kind = graph.nodes[p].kind
-            if kind in NEURON_KINDS or kind == "Input":
+            if kind in NEURON_KINDS + READOUT_KINDS or kind == "Input":
                 parts = {(p, 0): np.eye(size[p])}
             else:
                 if p not in contrib:
@@ -159,15 +169,15 @@ def lower_synapses(graph: Graph) -> Lowered:
             contrib[name] = terms
     for name in graph.order:
         node = graph.nodes[name]
-        if node.kind in NEURON_KINDS:
+        if node.kind in NEURON_KINDS + READOUT_KINDS:
             lowered.groups.append(name)
             lowered.incoming[name] = [Contribution(s, h, m) for (s, h), m in sorted(gathered(name).items())
                                       if np.any(m) or s != BIAS]
         elif node.kind == "Output":
             preds = graph.predecessors(name)
-            if len(preds) != 1 or graph.nodes[preds[0]].kind not in NEURON_KINDS:
+            if len(preds) != 1 or graph.nodes[preds[0]].kind not in NEURON_KINDS + READOUT_KINDS:
                 raise UnsupportedNodeError(
-                    f"Output '{name}' must be fed by exactly one spiking neuron node on Loihi 2 "
-                    f"(it is fed by {preds}); the chip can only report spikes")
+                    f"Output '{name}' must be fed by exactly one neuron node on Loihi 2 (it is fed "
+                    f"by {preds}); the chip reports a neuron's spikes, or an LI readout's voltage")
             lowered.outputs[name] = preds[0]
     return lowered

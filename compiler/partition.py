@@ -59,7 +59,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from neurocc.ir import CapacityError, NeuroccError, Program
-from neurocc.ir.program import NeuronGroup, OutputPort, SynapseBlock
+from neurocc.ir.program import NeuronGroup, SynapseBlock
 from neurocc.ir.target import CoreLimits, TargetSpec
 
 #: the per-core resources, in the order reports list them
@@ -1258,7 +1258,7 @@ def apply_plan(program: Program, plan: Plan) -> Program:
     outputs = []
     for o in program.outputs:
         f, k = sg.first[o.group], sg.count[o.group]
-        outputs.append(OutputPort(o.name, o.group, o.shape, tuple(sg.names[f:f + k])))
+        outputs.append(dataclasses.replace(o, parts=tuple(sg.names[f:f + k])))
     info = dict(program.info, resources=plan.report)
     out = Program(program.target, groups, synapses, list(program.inputs), outputs,
                   dict(program.semantics), list(program.pass_log), program.source_hash, info,

@@ -13,6 +13,7 @@ each NIR neuron becomes exactly the recurrence above with
     CubaLIF: du = round(2^D a_s) - 1, dv = round(2^D a_m), weight gain g = a_s a_m r w_in
     LIF:     du = 2^D - 1 (no current memory), dv = round(2^D a),   g = a r
     IF:      du = 2^D - 1, dv = 0,                                  g = dt r
+    LI, CubaLI (readouts): as LIF, CubaLIF, with the largest threshold (never reached)
 
 and integer weights ``round(S g W)``, threshold ``vth = S (v_th - v_reset)``.
 ``S`` is one scale per neuron (rows of W), chosen so every neuron of a group
@@ -20,6 +21,12 @@ shares the integer threshold (Lava's vth is one number per population): by
 default ``vth = 2^threshold_bits / headroom`` (1024 on Loihi 2), so that the
 24-bit u and v hold currents and voltages up to ``headroom`` (128) thresholds.
 A non-zero ``v_reset`` is handled by shifting v (Loihi resets to 0).
+
+A readout (LI or CubaLI, read by an Output node) has no threshold: its scale maps the
+largest voltage it can reach, ``|v_leak| + |r w_in| sum_j |W_ij|`` (every source
+spiking every step, biases included), to a quarter of the 24-bit range, so it can
+never saturate or reach the threshold; the Output port records the scale, and the
+chip's v divided by it is the float model's voltage.
 
 Timing: every synapse block adds ``target.synaptic_latency`` steps. A group at
 feed-forward depth d (inputs at 0) therefore runs d steps behind the float
@@ -40,7 +47,7 @@ from neurocc.ir import (Graph, InputPort, NeuronGroup, OutputPort, Program, Quan
                         SynapseBlock, UnsupportedNodeError)
 from neurocc.ir.target import TargetSpec
 
-from .lower import BIAS, Lowered, lower_synapses
+from .lower import BIAS, READOUT_KINDS, Lowered, lower_synapses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,10 +88,10 @@ def discretize(graph: Graph, dt: float) -> Discretized:
         raise QuantizationError(f"dt must be a positive number of seconds, got {dt}")
     a_syn, a_mem = {}, {}
     for name, node in graph.nodes.items():
-        if node.kind == "CubaLIF":
+        if node.kind in ("CubaLIF", "CubaLI"):
             a_syn[name] = dt / np.asarray(node.tau_syn, np.float64)
             a_mem[name] = dt / np.asarray(node.tau_mem, np.float64)
-        elif node.kind == "LIF":
+        elif node.kind in ("LIF", "LI"):
             a_mem[name] = dt / np.asarray(node.tau, np.float64)
         elif node.kind == "IF":
             a_mem[name] = np.zeros(np.shape(node.r))
@@ -218,6 +225,7 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
     consts: dict[int, InputPort] = {}
     report: dict[str, Any] = {"groups": {}, "blocks": {}}
     over: list[tuple[str, str, float, float, int]] = []  # blocks beyond the exponent range
+    report_notes: list[str] = []
     for g in lowered.groups:
         node = graph.nodes[g]
         force = options.force.get(g, {})
@@ -225,11 +233,12 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         flat = lambda a: np.broadcast_to(np.asarray(a, np.float64), graph.shapes[g].output).ravel()  # noqa: E731
         a_m = flat(disc.a_mem[g])
         r = flat(node.r)
-        if node.kind == "CubaLIF":
+        readout = node.kind in READOUT_KINDS
+        if node.kind in ("CubaLIF", "CubaLI"):
             a_s = flat(disc.a_syn[g])
             du_exact = full * a_s - 1
             gain = a_s * a_m * r * flat(node.input_weight())
-        elif node.kind == "LIF":
+        elif node.kind in ("LIF", "LI"):
             du_exact = np.full(n, full - 1.0)
             gain = a_m * r
         else:  # IF
@@ -239,8 +248,15 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         dv = int(force.get("dv", _uniform(g, "the voltage decay dv", np.rint(full * a_m))))
         if not (-1 <= du <= full - 1 and 0 <= dv <= full):
             raise QuantizationError(f"node '{g}': du={du}, dv={dv} outside -1..{full - 1} and 0..{full}")
-        v_reset = flat(node.reset_value())
-        theta = flat(node.v_threshold) - v_reset
+        if readout:
+            # no threshold: the largest voltage the readout can reach plays its part
+            v_reset = np.zeros(n)
+            reach = float(np.max(np.abs(flat(node.v_leak)) + np.abs(r * flat(node.input_weight())) * sum(
+                np.abs(c.matrix).sum(axis=1) for c in lowered.incoming[g])))
+            theta = np.full(n, reach if reach > 0 else 1.0)  # 0: all-zero, refused below
+        else:
+            v_reset = flat(node.reset_value())
+            theta = flat(node.v_threshold) - v_reset
         if np.any(theta <= 0):
             i = int(np.argmin(theta))
             raise QuantizationError(
@@ -248,7 +264,7 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
                 f"neuron {i}: v_threshold {float(theta[i] + v_reset[i]):.4g}, v_reset "
                 f"{float(v_reset[i]):.4g}); Loihi 2 spikes on v > vth with an unsigned vth. Set "
                 "v_threshold above v_reset for every neuron of the layer")
-        calibrated = _calibrated_vth(options.calibration.get(g), f)
+        calibrated = None if readout else _calibrated_vth(options.calibration.get(g), f)
         if calibrated is not None:
             # the weights must still fit the mantissa at the largest exponent
             per_vth = max((float(np.max(np.abs(gain[:, None] / theta[:, None] * c.matrix), initial=0.0))
@@ -257,6 +273,8 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
             calibrated = min(calibrated, int(0.99 * top / per_vth)) if per_vth > 0 else calibrated
         vth = int(force.get("vth", options.vth if options.vth is not None  # 0 is refused below
                             else calibrated or (1 << f.threshold_bits) // options.headroom))
+        if readout:  # its reach maps to a quarter of the state range: 2^(state_bits - 3)
+            vth = 1 << (f.state_bits - 3 - f.input_shift)
         if not (0 < vth < (1 << f.threshold_bits)):
             raise QuantizationError(f"node '{g}': vth={vth} outside 1..{(1 << f.threshold_bits) - 1}; "
                                     "a threshold that rounds to zero cannot fire correctly")
@@ -265,18 +283,34 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         leak = (1 << f.input_shift) * scale * a_m * v_leak  # added to v every step, unshifted
         bias_mant, bias_exp = _bias_to_mant_exp(leak, f.bias_mant_bits, f.bias_exp_max, g)
         v0 = np.rint(-(1 << f.input_shift) * scale * v_reset).astype(np.int32)
+        # a readout gets the largest threshold, which its voltage never reaches
         params = {"du": np.array(du, np.int32), "dv": np.array(dv, np.int32),
-                  "vth": np.array(vth, np.int32), "bias_mant": bias_mant, "bias_exp": bias_exp}
+                  "vth": np.array((1 << f.threshold_bits) - 1 if readout else vth, np.int32),
+                  "bias_mant": bias_mant, "bias_exp": bias_exp}
+        # the chip runs this group depth x latency steps behind the float model: from its
+        # first step its leak (bias) and decay act, so it starts where those steps lead to v0
+        lead = depth[g] * lat
+        v_start = _lead_in(v0, bias_mant.astype(np.int64) << bias_exp, dv, lead, f,
+                           int(params["vth"]) << f.threshold_shift)
+        if v_start is None:
+            report_notes.append(f"node '{g}': its first {lead} step(s) on the chip (before the float "
+                                "model's step 0) move v by the leak and decay, and no 24-bit start "
+                                "undoes that; it starts slightly off")
+        else:
+            v0 = v_start
         if np.any(v0):
             params["v0"] = v0
         groups[g] = NeuronGroup(g, "loihi2.cuba_lif", tuple(graph.shapes[g].output), params, g)
         report["groups"][g] = {
-            "kind": node.kind, "neurons": n, "depth": depth[g], "du": du, "dv": dv, "vth": vth,
+            "kind": node.kind, "neurons": n, "depth": depth[g], "du": du, "dv": dv, "vth": int(params["vth"]),
             "scale": float(np.median(scale)),
             "du_error": float(np.max(np.abs(du - du_exact))) if node.kind == "CubaLIF" else 0.0,
             "dv_error": float(np.max(np.abs(dv - full * a_m))),
             "threshold_error": 0.0,  # exact by construction: the scale absorbs it
         }
+        if readout:
+            report["groups"][g] |= {"readout": True, "voltage_scale": (1 << f.input_shift) * vth / theta[0],
+                                    "reach": float(theta[0])}
         row = (scale * gain)[:, None]
         w_forced = force.get("weight")
         weighted = [c for c in lowered.incoming[g] if c.source != BIAS]
@@ -334,7 +368,10 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         raise _too_large(over, f)
     inputs = [InputPort(n, tuple(graph.shapes[n].output)) for n in lowered.inputs]
     inputs += [consts[k] for k in sorted(consts)]
-    outputs = [OutputPort(o, g, tuple(graph.shapes[g].output)) for o, g in sorted(lowered.outputs.items())]
+    outputs = [OutputPort(o, g, tuple(graph.shapes[g].output)) if "voltage_scale" not in report["groups"][g]
+               else OutputPort(o, g, tuple(graph.shapes[g].output), kind="voltage",
+                               scale=report["groups"][g]["voltage_scale"])
+               for o, g in sorted(lowered.outputs.items())]
     semantics = {
         "dt": disc.dt, "integrator": "forward Euler", "neuron_model": "loihi2.cuba_lif",
         "reset": "to v_reset (Loihi resets to 0; v is offset by v_reset)",
@@ -345,6 +382,8 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         "synaptic_latency": lat,
         "output_latency_steps": {o.name: depth[o.group] * lat for o in outputs},
     }
+    if report_notes:
+        report["notes"] = report_notes
     program = Program(target.name, groups, blocks, inputs, outputs, semantics, info={"quantization": report})
     program.check()
     return program
@@ -396,6 +435,37 @@ def _forced_weights(matrix: np.ndarray, weight: int) -> tuple[np.ndarray, int, s
     mant = np.rint(matrix * weight).astype(np.int32)
     mode = "excitatory" if np.all(mant >= 0) else ("inhibitory" if np.all(mant <= 0) else "mixed")
     return mant, 0, mode, {"sqnr_db": "forced", "saturated": 0, "nonzero": int(np.count_nonzero(mant))}
+
+
+def _lead_in(v0: np.ndarray, bias: np.ndarray, dv: int, steps: int, f: Any, theta: int
+             ) -> np.ndarray | None:
+    """The start v that `steps` input-free chip updates (decay, then bias) take to v0.
+
+    A group the chip runs d steps behind the float model updates d times before the
+    model's first step; with a leak (a bias) or an offset v0 those updates move v, so it
+    starts where they land on v0. The update ``trunc0(v F / 2^D) + bias`` (F = 2^D - dv)
+    has slope F / 2^D <= 1, so every integer has a preimage; found backwards, checked
+    forwards (saturation, no spike). None when none fits the state (or dv is 2^D, where
+    v forgets its start anyway: then v0 itself is kept).
+    """
+    full = 1 << f.decay_bits
+    factor = full - dv
+    v0 = np.asarray(v0, np.int64)
+    if steps == 0 or factor == 0 or (not np.any(bias) and not np.any(v0)):
+        return None if factor == 0 and steps and np.any(bias) else v0.astype(np.int32)
+    lim = (1 << (f.state_bits - 1)) - 1
+    v = v0.copy()
+    for _ in range(steps):                      # backwards, exactly, in Python-sized ints
+        y = v - bias
+        v = np.sign(y) * -(-np.abs(y) * full // factor)
+        if np.any(np.abs(v) > lim):
+            return None
+    start, w = v.copy(), v.copy()
+    for _ in range(steps):                      # forwards, as the chip computes it
+        w = np.sign(w) * ((np.abs(w) * factor) >> f.decay_bits) + bias
+        if np.any(np.abs(w) > lim) or np.any(w > theta):
+            return None
+    return start.astype(np.int32) if np.array_equal(w, v0) else None
 
 
 def _bias_to_mant_exp(values: np.ndarray, mant_bits: int, exp_max: int, where: str

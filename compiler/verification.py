@@ -235,9 +235,51 @@ def compare_output(name: str, emulator: np.ndarray, reference: np.ndarray,
                            int(np.count_nonzero(e)), int(np.count_nonzero(r)))
 
 
+@dataclasses.dataclass(frozen=True)
+class VoltageAgreement:
+    """A readout's voltage (chip integers in the model's units) against the float model's."""
+
+    output: str
+    latency: int
+    steps_compared: int
+    #: Pearson over every (step, sample, neuron) entry
+    correlation: float | None
+    #: root-mean-square and largest difference, in the model's voltage units
+    rmse: float
+    max_abs_error: float
+    #: the largest |v| the float model reached, for scale
+    reference_peak: float
+    #: per sample, the neuron whose voltage peaks highest over time (a readout's usual decision)
+    argmax: ArgmaxAgreement
+    kind: str = "voltage"
+
+    alignment = OutputAgreement.alignment
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "voltage", "latency_steps": self.latency,
+                "steps_compared": self.steps_compared, "alignment": self.alignment,
+                "voltage_correlation": self.correlation, "rmse": self.rmse,
+                "max_abs_error": self.max_abs_error, "reference_peak": self.reference_peak,
+                "argmax_agreement": self.argmax.agreement, "argmax_agreed": self.argmax.agreed,
+                "argmax_decided_samples": self.argmax.decided,
+                "argmax_tied_samples": self.argmax.ties}
+
+
+def compare_voltage(name: str, emulator: np.ndarray, reference: np.ndarray,
+                    latency: int) -> VoltageAgreement:
+    """Align a readout's voltage (emulator already in float units) and measure the difference."""
+    e, r = align(np.asarray(emulator, np.float64), np.asarray(reference, np.float64), latency)
+    diff = e - r
+    return VoltageAgreement(name, int(latency), int(e.shape[0]), count_correlation(e, r),
+                            float(np.sqrt(np.mean(diff ** 2))), float(np.max(np.abs(diff))),
+                            float(np.max(np.abs(r))), argmax_agreement(e.max(axis=0), r.max(axis=0)))
+
+
 def compare_outputs(emulator: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray],
-                    latency: Mapping[str, int]) -> list[OutputAgreement]:
-    """``compare_output`` for every output, by name (sorted)."""
+                    latency: Mapping[str, int], ports: Mapping[str, Any] | None = None
+                    ) -> list[OutputAgreement | VoltageAgreement]:
+    """``compare_output`` for every output, by name (sorted); ``compare_voltage`` for the
+    voltage ports among `ports` (OutputPorts by name), whose integers they convert."""
     missing = sorted(set(emulator) ^ set(reference))
     if missing:
         raise VerificationError(f"outputs {missing} exist in only one of the two runs "
@@ -246,7 +288,12 @@ def compare_outputs(emulator: Mapping[str, np.ndarray], reference: Mapping[str, 
     for name in sorted(emulator):
         if name not in latency:
             raise VerificationError(f"the artifact records no output latency for '{name}'")
-        out.append(compare_output(name, emulator[name], reference[name], int(latency[name])))
+        port = (ports or {}).get(name)
+        if port is not None and port.kind == "voltage":
+            out.append(compare_voltage(name, port.to_float(emulator[name]), reference[name],
+                                       int(latency[name])))
+        else:
+            out.append(compare_output(name, emulator[name], reference[name], int(latency[name])))
     return out
 
 

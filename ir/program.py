@@ -91,17 +91,31 @@ class SynapseBlock:
 
 @dataclasses.dataclass
 class OutputPort:
-    """An output: the spikes of `group`, or, in a partitioned program, of the
-    slices in `parts`, concatenated in order (row-major over `shape`)."""
+    """An output: what `group` reports, or, in a partitioned program, the slices in
+    `parts`, concatenated in order (row-major over `shape`).
+
+    ``kind="spikes"``: its spikes (0/1). ``kind="voltage"``: the membrane voltage v of
+    a readout group (a non-spiking LI or CubaLI node of the model; the chip's probe
+    reads it), int32; ``v / scale + offset`` is the value in the model's float units.
+    """
 
     name: str
     group: str
     shape: tuple[int, ...]
     parts: tuple[str, ...] = ()
+    kind: str = "spikes"
+    scale: float = 1.0
+    offset: float = 0.0
 
     @property
     def groups(self) -> tuple[str, ...]:
         return self.parts or (self.group,)
+
+    def to_float(self, values: np.ndarray) -> np.ndarray:
+        """A voltage output in the model's float units (spikes as they are)."""
+        if self.kind != "voltage":
+            return np.asarray(values)
+        return np.asarray(values, np.float64) / self.scale + self.offset
 
 
 @dataclasses.dataclass
@@ -131,6 +145,22 @@ class Program:
         port = self.port(name)
         return port.size if port is not None else self.groups[name].size
 
+    @property
+    def readout_groups(self) -> tuple[str, ...]:
+        """Groups whose voltage is an output: never meant to spike, their v is read."""
+        return tuple(g for p in self.outputs if p.kind == "voltage" for g in p.groups)
+
+    def collect_outputs(self, spikes: dict[str, np.ndarray], voltages: dict[str, np.ndarray]
+                        ) -> dict[str, np.ndarray]:
+        """Each output port's [T, B, *shape] array from the groups' spikes [T, B, n] and, for
+        voltage ports, their v [T, B, n] (one assembly for the emulator and every backend)."""
+        out = {}
+        for p in self.outputs:
+            parts = [(voltages if p.kind == "voltage" else spikes)[g] for g in p.groups]
+            steps, batch = parts[0].shape[:2]
+            out[p.name] = np.concatenate(parts, axis=-1).reshape((steps, batch) + tuple(p.shape))
+        return out
+
     def check(self) -> None:
         """Structural consistency (a bug, not a user error, if it fails)."""
         for b in self.synapses:
@@ -139,6 +169,10 @@ class Program:
             if b.weights.shape != (n_dst, n_src):
                 raise ValueError(f"synapse block '{b.name}': weights {b.weights.shape}, "
                                  f"expected {(n_dst, n_src)}")
+        for p in self.outputs:
+            if p.kind not in ("spikes", "voltage") or not (p.scale > 0):
+                raise ValueError(f"output '{p.name}': kind {p.kind!r}, scale {p.scale}; expected "
+                                 "'spikes' or 'voltage' and a positive scale")
 
     # --- artifact --------------------------------------------------------
     def to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -183,7 +217,9 @@ class Program:
         synapses = [SynapseBlock(weights=arrays[f"synapse/{s['name']}/weights"], **s)
                     for s in manifest["synapses"]]
         inputs = [InputPort(p["name"], tuple(p["shape"]), p["kind"], p["start"]) for p in manifest["inputs"]]
-        outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"]), tuple(p.get("parts", ())))
+        outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"]), tuple(p.get("parts", ())),
+                              p.get("kind", "spikes"), float(p.get("scale", 1.0)),
+                              float(p.get("offset", 0.0)))
                    for p in manifest["outputs"]]
         return cls(manifest["target"], groups, synapses, inputs, outputs, manifest["semantics"],
                    manifest.get("pass_log", []), manifest.get("source_hash", ""),

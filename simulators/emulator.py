@@ -309,7 +309,7 @@ def _event_sum(s: jax.Array, rows: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass
 class EmulatorResult:
-    #: spikes per Output port, time-major [T, B, *shape], int8
+    #: per Output port, time-major [T, B, *shape]: spikes int8, a readout's voltage int32
     outputs: dict[str, np.ndarray]
     #: spikes of every group [T, B, size], int8
     spikes: dict[str, np.ndarray]
@@ -323,13 +323,15 @@ class EmulatorResult:
     def overflow_report(self) -> list[str]:
         """One line per group and kind of overflow, naming the first step."""
         lines = []
-        for kind in ("u_wraps", "v_saturations"):
+        what = {"u_wraps": "current u wrapped (24-bit)", "v_saturations": "voltage v saturated at ±(2^23-1)",
+                "readout_spikes": "readout reached the chip's largest threshold and was reset (its "
+                                  "voltage output is not the model's from then on)"}
+        for kind in what:
             for g, per_step in self.counters.get(kind, {}).items():
                 total = int(per_step.sum())
                 if total:
                     first = int(np.argmax(per_step.sum(axis=1) > 0))
-                    what = "current u wrapped (24-bit)" if kind == "u_wraps" else "voltage v saturated at ±(2^23-1)"
-                    lines.append(f"group '{g}': {what} {total} time(s), first at step {first}")
+                    lines.append(f"group '{g}': {what[kind]} {total} time(s), first at step {first}")
         return lines
 
 
@@ -355,6 +357,8 @@ class Emulator:
             raise SimulationError(f"cannot record {unknown}: no such group; groups are "
                                   f"{list(program.groups)}")
         self.record = tuple(record)
+        # voltage outputs read their group's v: traced whether recorded or not
+        self._traced = tuple(dict.fromkeys(self.record + program.readout_groups))
         self.kernels, self.params = {}, {}
         for name, g in program.groups.items():
             if g.model not in KERNELS:
@@ -460,7 +464,7 @@ class Emulator:
             out = {
                 "packed": packed,
                 "traces": {g: {v: getattr(new_states[g], v) for v in kernels[g].traced}
-                           for g in self.record if g in new_states},
+                           for g in self._traced if g in new_states},
                 "events": events,
             }
             return (new_states, new_queues), out
@@ -566,14 +570,16 @@ class Emulator:
         ys = fn(flat)
         ys = jax.tree_util.tree_map(np.asarray, ys)
         prog = self.program
-        outputs = {p.name: np.concatenate([ys["spikes"][g] for g in p.groups], axis=-1)
-                   .reshape((steps, batch) + tuple(p.shape)) for p in prog.outputs}
+        outputs = prog.collect_outputs(ys["spikes"], {g: ys["traces"][g]["v"] for g in prog.readout_groups})
         counters = {"synaptic_events": ys["events"]} | {name: ys[name] for name in self.flags}
+        # a readout that reaches its (unreachable) threshold resets: its v is no longer the model's
+        counters["readout_spikes"] = {g: ys["spikes"][g].sum(axis=-1, dtype=np.int32)
+                                      for g in prog.readout_groups}
         if "membrane_updates" in counters and steps:   # every neuron counts at step 0
             counters["membrane_updates"] = {g: np.concatenate([np.full((1, batch), prog.groups[g].size,
                                                                        np.int32), c[1:]])
                                             for g, c in counters["membrane_updates"].items()}
-        return EmulatorResult(outputs, ys["spikes"], ys["traces"], counters,
+        return EmulatorResult(outputs, ys["spikes"], {g: ys["traces"][g] for g in self.record}, counters,
                               dict(prog.semantics, simulator="neurocc.emulator"))
 
 

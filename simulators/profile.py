@@ -70,8 +70,11 @@ class Activity:
     """
 
     neurons: int = 0
-    neuron_steps: int = 0        # neurons x steps x samples: the outputs of spiking layers
+    neuron_steps: int = 0        # neurons x steps x samples: every neuron is visited each step
     spikes: int = 0              # non-zero outputs
+    #: neuron_steps of spiking layers: the outputs NeuroBench's activation sparsity counts (a
+    #: readout, whose voltage is read and which never spikes, is not an activation layer)
+    activation_steps: int = 0
     synops: int = 0              # effective ACs: source spikes x non-zero fan-out (incoming blocks)
     dense_macs: int = 0          # every incoming connection every step, x samples
     membrane_updates: int = 0    # neuron-steps whose v changed (all at step 0), x samples
@@ -93,7 +96,7 @@ class Activity:
 
     @property
     def activation_sparsity(self) -> float:
-        return 1.0 - self.spikes / self.neuron_steps if self.neuron_steps else float("nan")
+        return 1.0 - self.spikes / self.activation_steps if self.activation_steps else float("nan")
 
     @property
     def connection_sparsity(self) -> float:
@@ -157,10 +160,13 @@ class Profile:
         return sum(self.layers.values(), Activity())
 
     def layer_sparsity_over_time(self) -> dict[str, np.ndarray]:
-        """Per layer, 1 - spikes / neurons at each step (over samples) [T]."""
+        """Per spiking layer, 1 - spikes / neurons at each step (over samples) [T]; a
+        readout (no activation to be sparse) has none."""
         out: dict[str, np.ndarray] = {}
         for layer in dict.fromkeys(self.layer_of.values()):
             members = [g for g, lay in self.layer_of.items() if lay == layer]
+            if not any(self.groups[g].activation_steps for g in members):
+                continue
             spikes = sum(self.spikes_per_step[g] for g in members)
             neurons = sum(self.groups[g].neurons for g in members)
             out[layer] = 1.0 - np.asarray(spikes, float) / max(neurons * self.samples, 1)
@@ -368,6 +374,7 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
     groups: dict[str, Activity] = {}
     spikes_per_step: dict[str, np.ndarray] = {}
     untraced = []
+    readouts = set(program.readout_groups)
     for name, g in program.groups.items():
         s = sources[name]
         spikes_per_step[name] = s.reshape(steps, -1).sum(axis=1)
@@ -385,6 +392,7 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
         state_width = formats.state_bits if formats is not None else 32
         groups[name] = Activity(
             neurons=g.size, neuron_steps=g.size * steps * samples,
+            activation_steps=0 if name in readouts else g.size * steps * samples,
             spikes=int(np.count_nonzero(s)), membrane_updates=updates,
             param_bits=sum(_param_bits(k, v_, formats) for k, v_ in g.params.items()),
             state_bits=len(state) * g.size * state_width, **counts[name])

@@ -27,7 +27,7 @@ from neurocc.backends.loihi2 import target  # noqa: E402
 from neurocc.backends.loihi2.bridge import run_on_lava  # noqa: E402
 from neurocc.compiler.pipeline import compile_graph  # noqa: E402
 from neurocc.compiler.quantize import QuantizeOptions  # noqa: E402
-from neurocc.ir import (IF, LI, LIF, Affine, CubaLIF, Graph, GraphError, Input, Output,  # noqa: E402
+from neurocc.ir import (IF, LIF, Affine, I, CubaLIF, Graph, GraphError, Input, Output,  # noqa: E402
                         QuantizationError, Threshold, UnsupportedNodeError)
 from neurocc.simulators.emulator import Emulator  # noqa: E402
 
@@ -71,11 +71,12 @@ def only_block_named(program, name: str):
 
 # --- clear errors -------------------------------------------------------------------------
 
-def test_li_output_node_is_unsupported_and_named():
-    graph = chain(LI(tau=A([1e-3]), r=A([1.0]), v_leak=A([0.0])), [[1.0]], name="readout")
-    with pytest.raises(UnsupportedNodeError, match=r"node 'readout' \(LI\)") as err:
+def test_integrator_output_node_is_unsupported_and_named():
+    """An LI readout is lowered (tests/test_readout.py); an I, without leak, is not."""
+    graph = chain(I(r=A([1.0])), [[1.0]], name="readout")
+    with pytest.raises(UnsupportedNodeError, match=r"node 'readout' \(I\)") as err:
         compile_(graph)
-    assert "no spikes" in str(err.value) and "in pass 'quantize'" in str(err.value)
+    assert "grows without bound" in str(err.value) and "in pass 'quantize'" in str(err.value)
 
 
 def test_threshold_node_is_unsupported_and_named():
@@ -212,12 +213,15 @@ def test_if_mapping():
 
 
 def test_lif_leak_and_reset_offset():
-    # theta = v_th - v_reset = 0.5 -> S = 2048; v is offset by v_reset: v0 = -64 S v_reset = -65536;
-    # leak bias = 64 S a (v_leak - v_reset) = 64 * 2048 * 1/4 * 1/4 = 8192 = 2048 << 2
+    # theta = v_th - v_reset = 0.5 -> S = 2048; v is offset by v_reset: the float model's start,
+    # v = 0, is -64 S v_reset = -65536; leak bias = 64 S a (v_leak - v_reset) = 64 * 2048 *
+    # 1/4 * 1/4 = 8192 = 2048 << 2. The chip runs this group one step behind the float model,
+    # and that first step already decays (x 3072/4096) and adds the bias, so v starts one step
+    # earlier: -98304 * 3072 / 4096 + 8192 = -73728 + 8192 = -65536
     program = compile_(chain(lif(tau=4e-4, v_leak=0.75, v_threshold=1.0, v_reset=0.5), [[1.0]]))
     p = params(program)
     assert (p["du"], p["dv"], p["vth"]) == (4095, 1024, 1024)
-    assert p["v0"] == [-65536]
+    assert p["v0"] == [-98304]
     assert (p["bias_mant"], p["bias_exp"]) == ([2048], [2])
     block = only_block(program)
     assert int(block.weights[0, 0]) * 2**block.weight_exp == 512  # S a r W = 2048 / 4
@@ -240,3 +244,27 @@ def test_explicit_vth_sets_the_scale():
     block = only_block(program)
     assert (int(block.weights[0, 0]), block.weight_exp) == (128, 3)
     assert math.ceil(math.log2(1024 / 255)) == block.weight_exp == 3
+
+
+def test_a_leaky_layer_starts_where_the_float_model_does():
+    """The chip runs a layer at depth 1 one step behind the float model, and that first step
+    already leaks and decays: v must start one step earlier, or every later step is one step
+    ahead (measured before the fix: 0.065 off at the first compared step, threshold 1)."""
+    neuron = lif(3, tau=8e-3, v_leak=0.6, v_threshold=1.0, v_reset=0.1)
+    graph = chain(neuron, np.full((3, 4), 0.3))
+    program = compile_(graph, dt=1e-3)
+    scale = program.info["quantization"]["groups"]["n"]["scale"]
+    from neurocc.simulators.reference import ReferenceSimulator
+
+    # silent input: only the leak and the decay act, exact to the 13-bit bias (1e-3); random
+    # input: each weight, 0.3 a S = 38.4 integer units, is stored as 38 (1 % per input spike,
+    # leaking away at a = 1/8), so 1e-2
+    for x, tol in ((np.zeros((30, 1, 4), bool), 1e-3),
+                   (np.random.default_rng(0).random((200, 2, 4)) < 0.3, 1e-2)):
+        emu = Emulator(program, record=["n"]).run(x)
+        ref = ReferenceSimulator(graph, 1e-3, record=["n"]).run(x)
+        v_chip = emu.traces["n"]["v"][1:] / (64 * scale) + 0.1       # v is offset by v_reset
+        v_float = np.asarray(ref.traces["n"]["v"])[:-1]
+        quiet = ~(emu.spikes["n"][1:].astype(bool))                  # a spike step holds the reset
+        assert np.abs(v_chip - v_float)[quiet].max() < tol
+        assert np.array_equal(emu.spikes["n"][1:], np.asarray(ref.outputs["output"])[:-1])

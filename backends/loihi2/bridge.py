@@ -21,7 +21,7 @@ from .lava import run_lava_net
 
 @dataclasses.dataclass
 class LavaResult:
-    outputs: dict[str, np.ndarray]                   # [T, B, *shape] int8
+    outputs: dict[str, np.ndarray]                   # [T, B, *shape]: int8 spikes, int32 voltages
     spikes: dict[str, np.ndarray]                    # [T, B, n] int8
     traces: dict[str, dict[str, np.ndarray]]         # group -> {"u", "v"}: [T, B, n] int32
     timing: dict[str, float]
@@ -94,12 +94,13 @@ def run_on_lava(program: Program, inputs: np.ndarray | dict[str, np.ndarray],
     if not isinstance(inputs, dict):
         inputs = {program.data_inputs[0].name: inputs}
     net, steps, batch = program_to_net(program, inputs)
-    monitor = {g: ["spikes"] + (["u", "v"] if g in record else []) for g in program.groups}
+    traced = tuple(dict.fromkeys(tuple(record) + program.readout_groups))
+    monitor = {g: ["spikes"] + (["u", "v"] if g in traced else []) for g in program.groups}
     out = run_lava_net(net, steps, monitor, timeout=timeout)
     spikes = {g.name: out[f"spikes.{g.name}"].reshape(steps, batch, g.size) for g in program.groups.values()}
     traces = {g: {k: out[f"{k}.{g}"].reshape(steps, batch, program.groups[g].size) for k in ("u", "v")}
-              for g in record}
-    outputs = {p.name: np.concatenate([spikes[g] for g in p.groups], axis=-1)
-               .reshape((steps, batch) + tuple(p.shape)) for p in program.outputs}
+              for g in traced}
+    outputs = program.collect_outputs(spikes, {g: traces[g]["v"] for g in program.readout_groups})
+    traces = {g: traces[g] for g in record}
     timing = {k[5:]: float(v) for k, v in out.items() if k.startswith("time.")}
     return LavaResult(outputs, spikes, traces, timing)
