@@ -24,8 +24,12 @@ import numpy as np
 from neurocc.ir import NeuroccError
 from neurocc.ir.target import LayerMemory, LayerWords, TargetSpec
 
+from .lower import NEURON_KINDS, READOUT_KINDS
+
 WEIGHT_KINDS = ("Conv1d", "Conv2d", "Affine", "Linear")
-NEURON_KINDS = ("LIF", "CubaLIF", "IF")
+#: every neuron layer takes a core, a readout too (capacity only: fit does not check the
+#: neuron model, and a layer-per-core chip such as Speck runs IAF neurons)
+NEURON_KINDS = NEURON_KINDS + READOUT_KINDS
 _WORDS = (("kernel", "kernel_memory_words"), ("neuron", "neuron_memory_words"),
           ("bias", "bias_memory_words"))
 

@@ -198,3 +198,15 @@ def test_an_integrator_readout_is_refused(capsys, tmp_path):
     with pytest.raises(ir.UnsupportedNodeError, match=r"node 'ro' \(I\)") as err:
         compile_graph(graph, target(), DT)
     assert "grows without bound" in str(err.value) and "LI readout" in str(err.value)
+
+
+def test_fit_counts_a_readout_as_a_layer_on_every_target(capsys, tmp_path):
+    ir.save(two_layer("LI"), tmp_path / "m.nir")
+    code, out, err = run_cli(capsys, "fit", tmp_path / "m.nir", "--target",
+                             "loihi2,xylo_audio2,speck,spinnaker2", "--dt", DT)
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
+    # Speck: one core per layer, the readout included (lif, ro); Xylo: 20 inputs of 16
+    assert "yes" in rows["speck"] and "│     2 │" in rows["speck"]
+    assert "NO" in rows["xylo_audio2"] and "max_input_channels" in rows["xylo_audio2"]
+    assert "yes" in rows["loihi2"] and "yes" in rows["spinnaker2"]
