@@ -686,7 +686,8 @@ def _add_compile_arguments(p: argparse.ArgumentParser) -> None:
                    help="size for this percentile of the observed current (default 100: on "
                         "Loihi a current beyond range wraps, so outliers are not clipped)")
     p.add_argument("--dump-after", metavar="PASS", default=None,
-                   help="print the IR after this pass (normalize, discretize, quantize)")
+                   help="print the IR after this pass (normalize, discretize, quantize, and "
+                        "partition, place-route when the target describes its cores)")
     p.add_argument("--report", type=Path, default=None, metavar="FILE",
                    help="also write the quantization report and pass timings as JSON")
 
@@ -908,15 +909,21 @@ register(Command(
     name="compile",
     help="compile a model for a chip target into an artifact directory",
     description="Load a NIR graph and run the compiler passes (normalize, discretize, "
-                "quantize for the target), then write the artifact: manifest.json, "
+                "quantize for the target; partition into cores and place & route on the "
+                "mesh when the target describes its cores), then write the artifact: "
+                "manifest.json, "
                 "program.npz (integers only) and source.nir, an unchanged copy of the model "
                 "so that `neurocc verify` can run the float reference. Prints one line per "
                 "pass with its time and the quantization report: per neuron group its "
                 "integer decays (du, dv), threshold and scale with the rounding error of the "
                 "decays; per synapse block its sign mode, weight exponent, delay, density, "
                 "the signal-to-quantization-noise ratio of its weights, and how many weights "
-                "saturated or rounded to zero. The same model and options give byte-identical "
-                "manifest.json and program.npz.",
+                "saturated or rounded to zero; then the resource report (cores, utilization "
+                "of each per-core limit, the limit that binds each layer). Loihi 2 takes LIF, "
+                "CubaLIF and IF neurons with Affine, Linear, Conv, pooling, Flatten and Scale "
+                "between them, and an LI or CubaLI readout as the last layer (its voltage is "
+                "the output). The same model and options give byte-identical manifest.json "
+                "and program.npz.",
     epilog="examples:\n"
            "  neurocc compile tests/fixtures/nir-paper/braille_noDelay_bias_zero.nir \\\n"
            "      --target loihi2 --dt 1e-4 -o out/braille\n"
@@ -1210,8 +1217,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="'emulator': neurocc's bit-accurate JAX emulator; 'lava': Intel "
                         "Lava's fixed-point Loihi 2 models (needs .venv-lava: make lava)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RES.npz",
-                   help="where to write 'output.NAME' [T, B, ...] int8, 'spikes.GROUP' "
-                        "[T, B, n] int8, 'trace.GROUP.u'/'.v' for recorded groups, "
+                   help="where to write 'output.NAME' [T, B, ...] int8 (spikes; for an LI "
+                        "readout its voltage, int32, and 'output_float.NAME' in the model's "
+                        "units), 'spikes.GROUP' [T, B, n] int8, 'trace.GROUP.u'/'.v' for "
+                        "recorded groups, "
                         "'events.BLOCK' [T, B] (emulator) and 'semantics' (JSON text)")
     p.add_argument("--record", nargs="+", action="extend", default=[], metavar="GROUP",
                    help="neuron group(s) whose integer current u and voltage v to record")
