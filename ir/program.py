@@ -96,7 +96,7 @@ class OutputPort:
 
     ``kind="spikes"``: its spikes (0/1). ``kind="voltage"``: the membrane voltage v of
     a readout group (a non-spiking LI or CubaLI node of the model; the chip's probe
-    reads it), int32; ``v / scale + offset`` is the value in the model's float units.
+    reads it), int32; ``v / scale`` is the value in the model's float units.
     """
 
     name: str
@@ -105,7 +105,6 @@ class OutputPort:
     parts: tuple[str, ...] = ()
     kind: str = "spikes"
     scale: float = 1.0
-    offset: float = 0.0
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -115,7 +114,7 @@ class OutputPort:
         """A voltage output in the model's float units (spikes as they are)."""
         if self.kind != "voltage":
             return np.asarray(values)
-        return np.asarray(values, np.float64) / self.scale + self.offset
+        return np.asarray(values, np.float64) / self.scale
 
 
 @dataclasses.dataclass
@@ -218,8 +217,7 @@ class Program:
                     for s in manifest["synapses"]]
         inputs = [InputPort(p["name"], tuple(p["shape"]), p["kind"], p["start"]) for p in manifest["inputs"]]
         outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"]), tuple(p.get("parts", ())),
-                              p.get("kind", "spikes"), float(p.get("scale", 1.0)),
-                              float(p.get("offset", 0.0)))
+                              p.get("kind", "spikes"), float(p.get("scale", 1.0)))
                    for p in manifest["outputs"]]
         return cls(manifest["target"], groups, synapses, inputs, outputs, manifest["semantics"],
                    manifest.get("pass_log", []), manifest.get("source_hash", ""),
