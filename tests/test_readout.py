@@ -119,7 +119,7 @@ def test_readout_behind_a_spiking_layer_is_bit_exact_with_lava_and_agrees_with_f
     assert emu.spikes["lif"].sum() > 200
     # against the float model: a hidden spike that flips at a rounding edge moves the readout
     # by one weight x dt/tau, so the voltages correlate closely but not exactly (measured:
-    # 0.994 for LI, 0.9999 for CubaLI, whose current smooths the jumps); the readout's
+    # 0.995 for LI, 0.998 for CubaLI on this input); the readout's
     # decision (the neuron peaking highest) must survive
     e, r = aligned(program, emu.outputs["output"], ReferenceSimulator(graph, DT).run(x).outputs["output"])
     assert np.corrcoef(e.ravel(), r.ravel())[0, 1] > 0.98
