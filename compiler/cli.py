@@ -1395,7 +1395,7 @@ def _print_verdict(verdict: dict[str, Any]) -> None:
                 corr = o["voltage_correlation"]
                 t.add_row(who, "voltage correlation", "-" if corr is None else f"{corr:.4f}",
                           Text(f"Pearson over steps x samples x neurons of the readout's voltage "
-                               f"(chip integers / {ref['scales'][name]:.6g}); "
+                               f"(chip integers / {o['scale']:.6g}); "
                                + o["alignment"]))
                 t.add_row(who, "voltage error", f"{o['rmse']:.4g}",
                           Text(f"root mean square, in the model's units; largest "
@@ -1512,8 +1512,7 @@ def run_verify(args: argparse.Namespace) -> int:
         verdict["reference"] = {
             "model": str(source), "latency_steps": {o.output: o.latency for o in outputs},
             "semantics": ref.semantics, "warnings": source_warnings + list(ref.warnings),
-            "outputs": {o.output: o.to_json() for o in outputs},
-            "scales": {p.name: p.scale for p in program.outputs if p.kind == "voltage"}}
+            "outputs": {o.output: o.to_json() for o in outputs}}
         for o in outputs:
             console.print(f"aligned '{o.output}' by its output latency: {o.alignment}",
                           markup=False)

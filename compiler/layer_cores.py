@@ -29,7 +29,7 @@ from .lower import NEURON_KINDS, READOUT_KINDS
 WEIGHT_KINDS = ("Conv1d", "Conv2d", "Affine", "Linear")
 #: every neuron layer takes a core, a readout too (capacity only: fit does not check the
 #: neuron model, and a layer-per-core chip such as Speck runs IAF neurons)
-NEURON_KINDS = NEURON_KINDS + READOUT_KINDS
+LAYER_KINDS = NEURON_KINDS + READOUT_KINDS
 _WORDS = (("kernel", "kernel_memory_words"), ("neuron", "neuron_memory_words"),
           ("bias", "bias_memory_words"))
 
@@ -57,7 +57,7 @@ def layer_shapes(graph: Any) -> dict[str, LayerShape]:
     shapes = graph.shapes
     out = {}
     for g in graph.order:
-        if graph.nodes[g].kind not in NEURON_KINDS:
+        if graph.nodes[g].kind not in LAYER_KINDS:
             continue
         weights: list[str] = []
         sources: list[str] = []
@@ -69,7 +69,7 @@ def layer_shapes(graph: Any) -> dict[str, LayerShape]:
                 continue
             seen.add(p)
             kind = graph.nodes[p].kind
-            if kind in NEURON_KINDS or kind == "Input":
+            if kind in LAYER_KINDS or kind == "Input":
                 sources.append(p)
                 continue
             if kind in WEIGHT_KINDS:

@@ -226,6 +226,7 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
     report: dict[str, Any] = {"groups": {}, "blocks": {}}
     over: list[tuple[str, str, float, float, int]] = []  # blocks beyond the exponent range
     report_notes: list[str] = []
+    voltage_scale: dict[str, float] = {}   # readouts: chip v units per float unit
     for g in lowered.groups:
         node = graph.nodes[g]
         force = options.force.get(g, {})
@@ -271,10 +272,11 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
                            for c in lowered.incoming[g]), default=0.0)
             top = ((1 << f.weight_bits) - 2) << f.weight_exp_max
             calibrated = min(calibrated, int(0.99 * top / per_vth)) if per_vth > 0 else calibrated
-        vth = int(force.get("vth", options.vth if options.vth is not None  # 0 is refused below
-                            else calibrated or (1 << f.threshold_bits) // options.headroom))
         if readout:  # its reach maps to a quarter of the state range: 2^(state_bits - 3)
             vth = 1 << (f.state_bits - 3 - f.input_shift)
+        else:
+            vth = int(force.get("vth", options.vth if options.vth is not None  # 0 is refused below
+                                else calibrated or (1 << f.threshold_bits) // options.headroom))
         if not (0 < vth < (1 << f.threshold_bits)):
             raise QuantizationError(f"node '{g}': vth={vth} outside 1..{(1 << f.threshold_bits) - 1}; "
                                     "a threshold that rounds to zero cannot fire correctly")
@@ -309,7 +311,8 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
             "threshold_error": 0.0,  # exact by construction: the scale absorbs it
         }
         if readout:
-            report["groups"][g] |= {"readout": True, "voltage_scale": (1 << f.input_shift) * vth / theta[0],
+            voltage_scale[g] = (1 << f.input_shift) * vth / theta[0]
+            report["groups"][g] |= {"readout": True, "voltage_scale": voltage_scale[g],
                                     "reach": float(theta[0])}
         row = (scale * gain)[:, None]
         w_forced = force.get("weight")
@@ -368,9 +371,9 @@ def quantize(graph: Graph, target: TargetSpec, disc: Discretized,
         raise _too_large(over, f)
     inputs = [InputPort(n, tuple(graph.shapes[n].output)) for n in lowered.inputs]
     inputs += [consts[k] for k in sorted(consts)]
-    outputs = [OutputPort(o, g, tuple(graph.shapes[g].output)) if "voltage_scale" not in report["groups"][g]
+    outputs = [OutputPort(o, g, tuple(graph.shapes[g].output)) if g not in voltage_scale
                else OutputPort(o, g, tuple(graph.shapes[g].output), kind="voltage",
-                               scale=report["groups"][g]["voltage_scale"])
+                               scale=voltage_scale[g])
                for o, g in sorted(lowered.outputs.items())]
     semantics = {
         "dt": disc.dt, "integrator": "forward Euler", "neuron_model": "loihi2.cuba_lif",
@@ -445,14 +448,14 @@ def _lead_in(v0: np.ndarray, bias: np.ndarray, dv: int, steps: int, f: Any, thet
     model's first step; with a leak (a bias) or an offset v0 those updates move v, so it
     starts where they land on v0. The update ``trunc0(v F / 2^D) + bias`` (F = 2^D - dv)
     has slope F / 2^D <= 1, so every integer has a preimage; found backwards, checked
-    forwards (saturation, no spike). None when none fits the state (or dv is 2^D, where
-    v forgets its start anyway: then v0 itself is kept).
+    forwards (saturation, no spike). None when none fits the state. With dv = 2^D, v
+    forgets its start at every step (so does the float model, a = 1): v0 is kept.
     """
     full = 1 << f.decay_bits
     factor = full - dv
     v0 = np.asarray(v0, np.int64)
     if steps == 0 or factor == 0 or (not np.any(bias) and not np.any(v0)):
-        return None if factor == 0 and steps and np.any(bias) else v0.astype(np.int32)
+        return v0.astype(np.int32)
     lim = (1 << (f.state_bits - 1)) - 1
     v = v0.copy()
     for _ in range(steps):                      # backwards, exactly, in Python-sized ints

@@ -251,12 +251,13 @@ class VoltageAgreement:
     reference_peak: float
     #: per sample, the neuron whose voltage peaks highest over time (a readout's usual decision)
     argmax: ArgmaxAgreement
-    kind: str = "voltage"
+    #: chip v units per float unit (the Output port's)
+    scale: float = 1.0
 
     alignment = OutputAgreement.alignment
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "voltage", "latency_steps": self.latency,
+        return {"kind": "voltage", "scale": self.scale, "latency_steps": self.latency,
                 "steps_compared": self.steps_compared, "alignment": self.alignment,
                 "voltage_correlation": self.correlation, "rmse": self.rmse,
                 "max_abs_error": self.max_abs_error, "reference_peak": self.reference_peak,
@@ -265,14 +266,17 @@ class VoltageAgreement:
                 "argmax_tied_samples": self.argmax.ties}
 
 
-def compare_voltage(name: str, emulator: np.ndarray, reference: np.ndarray,
-                    latency: int) -> VoltageAgreement:
-    """Align a readout's voltage (emulator already in float units) and measure the difference."""
-    e, r = align(np.asarray(emulator, np.float64), np.asarray(reference, np.float64), latency)
+def compare_voltage(name: str, emulator: np.ndarray, reference: np.ndarray, latency: int,
+                    scale: float) -> VoltageAgreement:
+    """Align a readout's voltage (the chip's integers, `scale` units per float unit) with the
+    float model's and measure the difference."""
+    e, r = align(np.asarray(emulator, np.float64) / scale, np.asarray(reference, np.float64),
+                 latency)
     diff = e - r
     return VoltageAgreement(name, int(latency), int(e.shape[0]), count_correlation(e, r),
                             float(np.sqrt(np.mean(diff ** 2))), float(np.max(np.abs(diff))),
-                            float(np.max(np.abs(r))), argmax_agreement(e.max(axis=0), r.max(axis=0)))
+                            float(np.max(np.abs(r))), argmax_agreement(e.max(axis=0), r.max(axis=0)),
+                            float(scale))
 
 
 def compare_outputs(emulator: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray],
@@ -290,8 +294,8 @@ def compare_outputs(emulator: Mapping[str, np.ndarray], reference: Mapping[str, 
             raise VerificationError(f"the artifact records no output latency for '{name}'")
         port = (ports or {}).get(name)
         if port is not None and port.kind == "voltage":
-            out.append(compare_voltage(name, port.to_float(emulator[name]), reference[name],
-                                       int(latency[name])))
+            out.append(compare_voltage(name, emulator[name], reference[name], int(latency[name]),
+                                       port.scale))
         else:
             out.append(compare_output(name, emulator[name], reference[name], int(latency[name])))
     return out

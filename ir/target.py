@@ -214,7 +214,7 @@ def _require(table: dict, key: str, kind: type, where: str, *, nonneg: bool = Fa
     if key not in table:
         what = {int: " (an integer)", str: " (a string)"}.get(kind, "")
         raise TargetSpecError(f"{where}: missing field '{key}'{what}; add it "
-                              "(backends/loihi2/loihi2.toml shows every field and its meaning)")
+                              "(`neurocc targets --json FILE` writes every field of the shipped targets)")
     value = table[key]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise TargetSpecError(f"{where}: field '{key}' must be an integer, got {value!r}")
@@ -365,7 +365,7 @@ def _pair(table: dict, key: str, where: str) -> tuple[int, int]:
     value = table.get(key)
     if value is None:
         raise TargetSpecError(f"{where}: missing field '{key}' (two positive integers [x, y]); "
-                              "add it (backends/loihi2/loihi2.toml shows every field and its meaning)")
+                              "add it (`neurocc targets --json FILE` writes every field of the shipped targets)")
     if (not isinstance(value, list) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
         raise TargetSpecError(f"{where}: field '{key}' must be two positive integers [x, y], "

@@ -341,15 +341,10 @@ def _constants_table(est: EnergyEstimate) -> str:
 
 def _kind(est: EnergyEstimate, target_name: str) -> tuple[str, str]:
     """(badge, explanation) of the kind of estimate, from its label."""
-    badge, why = _kind_of(est.label, target_name)
-    user = "user constants" in est.label or "overridden on the command line" in est.label
-    if user and badge != "YOUR CONSTANTS":
-        why += (" Some constants were given by you (basis 'user' in the constants table) and "
-                "replace the published ones.")
-    return badge, why
-
-
-def _kind_of(label: str, target_name: str) -> tuple[str, str]:
+    label = est.label
+    user = "user constants" in label or "overridden on the command line" in label
+    also_user = (" Some constants were given by you (basis 'user' in the constants table) and "
+                 "replace the published ones." if user else "")
     if "SYSTEM-POWER ESTIMATE" in label:
         return ("SYSTEM-POWER ESTIMATE",
                 "This is a system-power estimate, not a per-operation model: a chip's "
@@ -357,7 +352,7 @@ def _kind_of(label: str, target_name: str) -> tuple[str, str]:
                 "by how long this run lasts. It is not built from this network's operations: it "
                 "does not change with the spikes, synaptic ops or sparsity above, so it has no "
                 "breakdown by layer. Read it as the order of magnitude of that chip's energy for "
-                "a run this long.")
+                "a run this long." + also_user)
     if "BORROWED" in label:
         return ("BORROWED",
                 f"The operation counts are this {target_name} program's, but the energy per "
@@ -365,8 +360,8 @@ def _kind_of(label: str, target_name: str) -> tuple[str, str]:
                 "table), because none are published for this one. The result is an estimate "
                 f"of what the work would cost at the other chip's prices, not a measured or "
                 f"expected {target_name} figure; use it to compare networks or settings, not as "
-                "a prediction.")
-    if "user constants" in label or "overridden on the command line" in label:
+                "a prediction." + also_user)
+    if user:
         return ("YOUR CONSTANTS",
                 "Some or all constants were given by you (basis 'user' in the table below); the "
                 "estimate is only as good as they are.")
