@@ -46,6 +46,9 @@ from neurocc import ir
 from neurocc.backends import loihi2
 from neurocc.compiler.pipeline import compile_graph
 from neurocc.simulators.emulator import Emulator
+from neurocc.backends import get_target as _get_target  # noqa: E402
+
+LOIHI2 = _get_target("loihi2")
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "tests" / "fixtures" / "nir-paper"
@@ -106,13 +109,13 @@ def tune_thresholds(program: ir.Program, rate: float, quantile: float = 0.75, st
     x = np.random.default_rng(1).random((steps, 1, program.data_inputs[0].size)) < rate
     for name, group in program.groups.items():
         group.params["vth"] = np.array((1 << 17) - 1, np.int32)
-        v = Emulator(program, record=(name,)).run(x).traces[name]["v"][steps // 3:]
+        v = Emulator(program, LOIHI2, record=(name,)).run(x).traces[name]["v"][steps // 3:]
         q = float(np.quantile(v, quantile)) / 64
         group.params["vth"] = np.array(int(np.clip(q, 1, (1 << 17) - 1)), np.int32)
 
 
 def time_emulator(program: ir.Program, x: np.ndarray, repeats: int) -> tuple[float, float, Emulator]:
-    emu = Emulator(program)
+    emu = Emulator(program, LOIHI2)
     t0 = time.perf_counter()
     emu.run(x)
     first = time.perf_counter() - t0
@@ -186,7 +189,7 @@ def lava_per_step(program: ir.Program, x: np.ndarray) -> tuple[float, dict]:
 def check_bit_exact(program: ir.Program, x: np.ndarray) -> bool:
     from neurocc.backends.loihi2.bridge import run_on_lava
     lava = run_on_lava(program, x, record=tuple(program.groups))
-    emu = Emulator(program, record=tuple(program.groups)).run(x)
+    emu = Emulator(program, LOIHI2, record=tuple(program.groups)).run(x)
     return all(np.array_equal(lava.spikes[g], emu.spikes[g])
                and all(np.array_equal(lava.traces[g][k], emu.traces[g][k]) for k in ("u", "v"))
                for g in program.groups)

@@ -480,34 +480,17 @@ FORCE_FIELDS = ("du", "dv", "vth", "weight")
 
 def resolve_target(text: str) -> Any:
     """A shipped target's name (``neurocc targets`` lists them), or the path of a target .toml."""
-    import difflib
+    from neurocc.backends import get_target
 
-    from neurocc.backends import TARGETS
-
-    if text in TARGETS:
-        return TARGETS[text]()
-    path = Path(text)
-    if path.is_dir():
-        raise UsageError(f"--target {text!r}: is a directory; give a target .toml file or one of "
-                         f"{', '.join(TARGETS)}")
-    if path.suffix == ".toml" or path.exists():
-        from neurocc.ir.target import load_target
-
-        return load_target(path)
-    close = ([name for name in TARGETS if text.lower() in name]
-             or difflib.get_close_matches(text.lower(), list(TARGETS), n=1))
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    raise UsageError(f"--target {text!r}: not a shipped target ({', '.join(TARGETS)}; see "
-                     f"'neurocc targets') and not a .toml file; {hint}for a chip of your own, "
-                     "describe it in TOML (see backends/loihi2/loihi2.toml) and pass its path")
+    try:
+        return get_target(text)
+    except ir.TargetSpecError as e:
+        if str(e).startswith(f"target {text!r}:"):   # not found: say it of the option
+            raise UsageError(f"--{e}") from None
+        raise
 
 
 # --- targets ----------------------------------------------------------------
-
-#: the one neuron model the quantize pass lowers to; a target must offer it (and
-#: describe [formats]) for neurocc to quantize for it, as quantize() checks
-_QUANTIZED_MODEL = "loihi2.cuba_lif"
-
 
 def _bytes_human(bits: int) -> str:
     """Memory in binary units: 7500000 bits -> '915.5 KiB'."""
@@ -521,9 +504,7 @@ def _bytes_human(bits: int) -> str:
 
 def describe_target(spec: Any) -> dict[str, Any]:
     """What `neurocc targets` shows of one target, as a JSON-able dict."""
-    from neurocc.simulators.emulator import KERNELS
-
-    quantize = spec.formats is not None and _QUANTIZED_MODEL in spec.neuron_models
+    quantize, emulate = spec.can_quantize, spec.can_emulate
     as_dict = lambda record: None if record is None else dataclasses.asdict(record)  # noqa: E731
     topology = as_dict(spec.topology)
     if topology is not None:  # tuples become lists in JSON anyway; say so up front
@@ -534,8 +515,9 @@ def describe_target(spec: Any) -> dict[str, Any]:
         "path": spec.path,
         "neuron_models": list(spec.neuron_models),
         "synaptic_latency": spec.synaptic_latency,
+        "arithmetic": spec.arithmetic,
         "can_quantize": quantize,
-        "can_emulate": quantize and _QUANTIZED_MODEL in KERNELS,
+        "can_emulate": emulate,
         "formats": as_dict(spec.formats),
         "cores": as_dict(spec.cores),
         "topology": topology,
@@ -757,8 +739,10 @@ def _dump_ir(pass_name: str, value: Any) -> None:
     console.print(f"--- IR after pass '{pass_name}' ---", markup=False)
     if isinstance(value, ir.Graph):
         _print_description(describe_graph(value, f"graph after '{pass_name}'"))
-    elif isinstance(value, tuple) and len(value) == 2 and hasattr(value[1], "a_mem"):
-        disc = value[1]
+    if isinstance(value, ir.Graph) and pass_name == "discretize":
+        from neurocc.ir import dynamics
+
+        disc = dynamics.discretize(value, float(value.metadata["dt"]))
         t = Table(title=Text(f"per-step decay fractions at dt = {disc.dt:g} s"),
                   title_justify="left")
         for col in ("node", "dt/tau_syn", "dt/tau_mem"):
@@ -784,10 +768,10 @@ def _dump_ir(pass_name: str, value: Any) -> None:
             t.add_column(col, justify="left" if col in ("block", "sign", "encoding") else "right",
                          no_wrap=True)
         for b in value.synapses:
-            w = np.asarray(b.weights)
-            t.add_row(Text(b.name), _shape_str(w.shape), str(int(np.count_nonzero(w))),
-                      str(int(w.min(initial=0))), str(int(w.max(initial=0))), str(b.weight_exp),
-                      str(b.num_weight_bits), b.sign_mode, str(b.delay), b.encoding)
+            low, high = b.weights.value_range()
+            t.add_row(Text(b.name), _shape_str(b.weights.shape), str(b.weights.nnz()),
+                      str(low), str(high), str(b.weight_exp), str(b.num_weight_bits),
+                      b.sign_mode, str(b.delay), f"{b.weights.kind}/{b.storage}")
         console.print(t)
         ports = ", ".join(f"{p.name} {_shape_str(p.shape)} ({p.kind}"
                           + (f", from step {p.start})" if p.kind == "const" else ")")
@@ -808,7 +792,26 @@ def _check_artifact_destination(out: Path) -> None:
                          "(choose another -o)")
 
 
-def write_artifact(program: ir.Program, model: Path, out: Path) -> None:
+#: a user-described target's TOML, copied into its artifacts so that run, verify and
+#: profile find the same chip (a shipped target is found by its name)
+TARGET_NAME = "target.toml"
+
+
+def artifact_target(path: Path, program: ir.Program) -> Any:
+    """The target an artifact was compiled for: its own target.toml, else the shipped
+    target of its name."""
+    from neurocc.backends import TARGETS, load_target
+
+    own = Path(path) / TARGET_NAME
+    if own.is_file():
+        return load_target(own)
+    if program.target not in TARGETS:
+        raise UsageError(f"{path}: compiled for '{program.target}', which is no shipped target, "
+                         f"and the artifact holds no {TARGET_NAME}; compile it again")
+    return TARGETS[program.target]()
+
+
+def write_artifact(program: ir.Program, model: Path, out: Path, target: Any) -> None:
     """The artifact with the source model beside it, as one atomic rename.
 
     ``save_program`` writes manifest.json and program.npz into a staging
@@ -825,8 +828,13 @@ def write_artifact(program: ir.Program, model: Path, out: Path) -> None:
     except OSError as e:
         raise UsageError(f"{out}: cannot create it ({e.strerror or e})") from None
     try:
-        built = ir.save_program(program, staging / "artifact")
+        built = Path(target.emit(program, staging / "artifact"))
         shutil.copyfile(model, built / SOURCE_NAME)
+        from neurocc.backends import TARGETS
+
+        if program.target not in TARGETS or Path(target.spec.path).resolve() != Path(
+                TARGETS[program.target]().spec.path).resolve():
+            shutil.copyfile(target.spec.path, built / TARGET_NAME)
         if ir.file_hash(built / SOURCE_NAME) != program.source_hash:
             raise UsageError(f"{model}: changed while it was being compiled; compile again")
         _check_artifact_destination(out)
@@ -841,7 +849,7 @@ def write_artifact(program: ir.Program, model: Path, out: Path) -> None:
 
 def run_compile(args: argparse.Namespace) -> int:
     from neurocc.compiler.pipeline import compile_graph, default_pipeline
-    from neurocc.compiler.quantize import QuantizeOptions
+    from neurocc.compiler.passes.quantize import QuantizeOptions
 
     force = parse_force(args.force)
     _check_artifact_destination(args.output)
@@ -878,11 +886,8 @@ def run_compile(args: argparse.Namespace) -> int:
             _dump_ir(name, value)
 
     program = compile_graph(graph, target, dt, options, source_hash=source_hash, on_pass=on_pass)
-    if all(g.model == "loihi2.cuba_lif" for g in program.groups.values()):
-        from neurocc.backends.loihi2.emit import validate
-
-        validate(program, target)  # the emitter's design rules, before anything is written
-    write_artifact(program, args.model, args.output)
+    target.validate(program)  # the chip's design rules, before anything is written
+    write_artifact(program, args.model, args.output, target)
     _print_quantization(program)
     if args.report is not None:
         report = {"model": str(args.model), "target": target.name, "dt": dt,
@@ -895,7 +900,7 @@ def run_compile(args: argparse.Namespace) -> int:
         _write_atomically(args.report, lambda f: f.write(text.encode()), suffix=".json.tmp")
     for note in program.info.get("quantization", {}).get("notes", []):
         console.print(f"note: {note}", markup=False)
-    latency = program.semantics.get("output_latency_steps", {})
+    latency = program.output_latency
     console.print("output latency (steps after the float model): "
                   + ", ".join(f"{k} {v}" for k, v in sorted(latency.items())), markup=False)
     console.print(f"wrote {args.output}/: manifest.json, program.npz, source.nir "
@@ -1038,7 +1043,7 @@ def fit_target(graph: ir.Graph, target: Any, dt: float | None, options: Any) -> 
     if target.cores is None:
         row["message"] = "the target file has no [cores] table: capacities unknown"
         return row
-    quantizable = target.formats is not None and "loihi2.cuba_lif" in target.neuron_models
+    quantizable = target.can_quantize
     try:
         if quantizable and dt is not None:
             value: Any = graph
@@ -1190,14 +1195,13 @@ def load_program_inputs(path: Path, program: ir.Program) -> dict[str, np.ndarray
     return check_inputs({p.name: p.shape for p in ports}, arrays, where=str(path))
 
 
-def _require_lava(program: ir.Program) -> Path:
-    """The Lava interpreter, or a user error with the install hint."""
-    from neurocc.backends.loihi2.lava import lava_python
-
-    if program.target != "loihi2":
-        raise UsageError(f"--backend lava runs Loihi 2 programs; this artifact is for "
-                         f"'{program.target}'")
-    return lava_python()  # LavaUnavailableError (a NeuroccError) says how to build it
+def _require_oracle(target: Any, name: str) -> Any:
+    """The target's oracle's interpreter, or a user error with the install hint."""
+    if target.oracle is None or target.oracle.name != name:
+        have = f"its oracle is '{target.oracle.name}'" if target.oracle else "it has no oracle"
+        raise UsageError(f"--backend/--against {name}: this artifact is for '{target.name}', "
+                         f"and {have}")
+    return target.oracle.locate()  # a NeuroccError that says how to build it
 
 
 def _check_groups(program: ir.Program, record: list[str]) -> None:
@@ -1213,7 +1217,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", type=Path, required=True, metavar="IN.npy",
                    help="input spikes, time-major [T, B, *input_shape] (any non-zero is a "
                         "spike); an .npz with one array per input name for several inputs")
-    p.add_argument("--backend", choices=("emulator", "lava"), default="emulator",
+    p.add_argument("--backend", choices=("emulator",) + ORACLES, default="emulator",
                    help="'emulator': neurocc's bit-accurate JAX emulator; 'lava': Intel "
                         "Lava's fixed-point Loihi 2 models (needs .venv-lava: make lava)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RES.npz",
@@ -1248,9 +1252,10 @@ def _print_run_summary(program: ir.Program, spikes: dict[str, np.ndarray], backe
 def run_run(args: argparse.Namespace) -> int:
     _check_writable_dir(args.output)
     program = _load_artifact(args.artifact)
+    target = artifact_target(args.artifact, program)
     _check_groups(program, args.record)
-    if args.backend == "lava":
-        _require_lava(program)
+    if args.backend != "emulator":
+        _require_oracle(target, args.backend)
     inputs = load_program_inputs(args.input, program)
     steps, batch = (int(n) for n in next(iter(inputs.values())).shape[:2])
     arrays: dict[str, np.ndarray] = {}
@@ -1259,16 +1264,15 @@ def run_run(args: argparse.Namespace) -> int:
         from neurocc.simulators.emulator import Emulator
 
         console = _console(sys.stderr)
-        result: Any = _timed(lambda: Emulator(program, tuple(args.record)).run(inputs), console,
+        result: Any = _timed(lambda: Emulator(program, target, tuple(args.record)).run(inputs), console,
                              f"emulator: {steps} steps x {batch} samples")[0]
         for block, per_step in result.counters.get("synaptic_events", {}).items():
             arrays[f"events.{block}"] = np.asarray(per_step)
         overflow = result.overflow_report()
     else:
-        from neurocc.backends.loihi2.bridge import run_on_lava
-
-        result = _timed(lambda: run_on_lava(program, inputs, tuple(args.record)), _console(sys.stderr),
-                        f"Lava fixed_pt: {steps} steps x {batch} samples")[0]
+        result = _timed(lambda: target.oracle.run(program, inputs, tuple(args.record)),
+                        _console(sys.stderr),
+                        f"{target.oracle.label}: {steps} steps x {batch} samples")[0]
     semantics = dict(program.semantics, backend=args.backend)
     ports = {p.name: p for p in program.outputs}
     for name, arr in result.outputs.items():
@@ -1315,7 +1319,9 @@ register(Command(
 
 # --- verify ---------------------------------------------------------------------
 
-AGAINST = ("reference", "lava")
+#: the vendor simulators `run --backend` and `verify --against` may name (targets' oracles)
+ORACLES = ("lava",)
+AGAINST = ("reference",) + ORACLES
 
 
 def _against(text: str) -> tuple[str, ...]:
@@ -1372,20 +1378,23 @@ def _print_verdict(verdict: dict[str, Any]) -> None:
     t = Table(title="verdict", title_justify="left")
     for col in ("comparison", "measure", "result", "detail"):
         t.add_column(col, no_wrap=col != "detail")
-    lava = verdict.get("lava")
-    if lava is not None:
+    for oracle in ORACLES:
+        lava = verdict.get(oracle)
+        if lava is None:
+            continue
+        label = lava.get("label", oracle)
         if lava.get("bit_exact"):
             groups = len({c.rsplit(".", 1)[0] for c in lava["compared"]})
             variables = ", ".join(dict.fromkeys(c.rsplit(".", 1)[1] for c in lava["compared"]))
-            t.add_row("emulator vs Lava", "bit-exact", "yes",
+            t.add_row(f"emulator vs {label}", "bit-exact", "yes",
                       Text(f"{variables} of {groups} groups ({len(lava['compared'])} arrays) "
                            f"equal at all {lava['steps']} steps x {lava['batch']} samples"))
         else:
             f = lava["first_difference"]
-            t.add_row("emulator vs Lava", "bit-exact", "NO",
+            t.add_row(f"emulator vs {label}", "bit-exact", "NO",
                       Text(f"first difference: group '{f['group']}', {f['variable']}, step "
                            f"{f['step']}, sample {f['sample']}, neuron {f['neuron']}: emulator "
-                           f"{f['emulator']}, Lava {f['other']}; differing entries: "
+                           f"{f['emulator']}, {label} {f['other']}; differing entries: "
                            + ", ".join(f"{k} {v}" for k, v in lava["differing_entries"].items())))
     ref = verdict.get("reference")
     if ref is not None:
@@ -1436,20 +1445,24 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json is not None:
         _check_writable_dir(args.json)
     program = _load_artifact(args.artifact)
+    target = artifact_target(args.artifact, program)
     console = _console()
+    oracle = target.oracle
     if args.against is None:
-        from neurocc.backends.loihi2.lava import LavaUnavailableError, lava_python
-
-        try:
-            found = f"Lava because {lava_python()} was found"
-            against = ("reference", "lava")
-        except LavaUnavailableError as e:
-            found = f"Lava skipped: {e}"
-            against = ("reference",)
+        if oracle is None:
+            found, against = f"{target.name} has no vendor simulator", ("reference",)
+        else:
+            try:
+                found = f"{oracle.label} because {oracle.locate()} was found"
+                against = ("reference", oracle.name)
+            except ir.NeuroccError as e:
+                found = f"{oracle.label} skipped: {e}"
+                against = ("reference",)
         why = f"default: the float reference; {found}"
     else:
         against, why = args.against, "--against"
-    lava_python = _require_lava(program) if "lava" in against else None
+    oracles = [a for a in against if a != "reference"]
+    oracle_python = _require_oracle(target, oracles[0]) if oracles else None
     source, source_warnings = (V.source_model(args.artifact, program) if "reference" in against
                                else (None, []))
     if args.input is not None:
@@ -1460,7 +1473,7 @@ def run_verify(args: argparse.Namespace) -> int:
         input_desc = {"random_rate": args.random_input, "seed": args.seed}
     steps, batch = (int(n) for n in next(iter(inputs.values())).shape[:2])
     input_desc |= {"steps": steps, "batch": batch}
-    dt = float(program.semantics["dt"])
+    dt = program.dt
     what = (f"input {args.input}" if args.input is not None else
             f"Bernoulli({args.random_input}) input, seed {args.seed}")
     console.print(f"verifying {args.artifact} ({program.target}, dt = {dt:g} s): {steps} steps "
@@ -1473,24 +1486,22 @@ def run_verify(args: argparse.Namespace) -> int:
 
     timings: dict[str, float] = {}
     emu, timings["emulator"] = _timed(
-        lambda: Emulator(program, tuple(program.groups) if "lava" in against else ()).run(inputs),
+        lambda: Emulator(program, target, tuple(program.groups) if oracles else ()).run(inputs),
         console, "emulator: compiling and running")
     verdict: dict[str, Any] = {"artifact": str(args.artifact), "target": program.target,
                                "dt": dt, "input": input_desc, "against": list(against)}
-    if "lava" in against:
-        from neurocc.backends.loihi2.bridge import run_on_lava
-
-        lava, timings["lava"] = _timed(lambda: run_on_lava(program, inputs,
-                                                           tuple(program.groups)),
-                                       console, "Lava fixed_pt: building the process graph and running "
-                                                "it in the Lava environment")
+    if oracles:
+        name = oracle.name
+        other, timings[name] = _timed(lambda: oracle.run(program, inputs, tuple(program.groups)),
+                                      console, f"{oracle.label}: building the network and "
+                                               "running it in its own environment")
         runs = {}
-        for name, res in (("emulator", emu), ("lava", lava)):
-            runs[name] = {g: {"spikes": res.spikes[g], **res.traces.get(g, {})}
-                          for g in program.groups}
-        report = V.compare_bit_exact(runs["emulator"], runs["lava"], list(program.groups))
-        verdict["lava"] = report.to_json() | {"python": str(lava_python),
-                                              "lava_timing_s": lava.timing}
+        for who, res in (("emulator", emu), (name, other)):
+            runs[who] = {g: {"spikes": res.spikes[g], **res.traces.get(g, {})}
+                         for g in program.groups}
+        report = V.compare_bit_exact(runs["emulator"], runs[name], list(program.groups))
+        verdict[name] = report.to_json() | {"label": oracle.label, "python": str(oracle_python),
+                                            f"{name}_timing_s": other.timing}
     if "reference" in against:
         from neurocc.simulators.reference import ReferenceSimulator
 
@@ -1506,7 +1517,7 @@ def run_verify(args: argparse.Namespace) -> int:
         sim = ReferenceSimulator(graph, dt)
         ref, timings["reference"] = _timed(lambda: sim.run(inputs), console,
                                            "float reference: compiling and running")
-        latency = program.semantics.get("output_latency_steps", {})
+        latency = program.output_latency
         outputs = V.compare_outputs(emu.outputs, ref.outputs, latency,
                                     {p.name: p for p in program.outputs})
         verdict["reference"] = {
@@ -1529,9 +1540,10 @@ def run_verify(args: argparse.Namespace) -> int:
         text = json.dumps(verdict, indent=2, default=str) + "\n"
         _write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
         console.print(f"wrote {args.json}", markup=False)
-    if "lava" in verdict and not verdict["lava"]["bit_exact"]:
-        print("error: the emulator and Lava disagree: a bug in neurocc's emulator or its Lava "
-              "bridge; please report it with this artifact and input", file=sys.stderr)
+    if oracles and not verdict[oracle.name]["bit_exact"]:
+        print(f"error: the emulator and {oracle.label} disagree: a bug in neurocc's emulator or "
+              f"its {oracle.name} bridge; please report it with this artifact and input",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -306,15 +306,11 @@ def run_profile(args: argparse.Namespace) -> int:
             C._check_writable_dir(path)
     program = C._load_artifact(args.artifact)
     inputs = C.load_program_inputs(args.input, program)
-    try:
-        target = C.resolve_target(program.target)
-    except C.UsageError:
-        target = None  # a chip described by a TOML file not at hand: no formats, no energy
+    target = C.artifact_target(args.artifact, program)
     constants, label, other, why = energy_model(program, target, args)
-    result = C._timed(lambda: Emulator(program, counters=("membrane_updates",)).run(inputs),
+    result = C._timed(lambda: Emulator(program, target, counters=("membrane_updates",)).run(inputs),
                       C._console(sys.stderr), "emulator: compiling and running")[0]
-    prof = P.profile(program, result, inputs, target.formats if target else None,
-                     target.topology if target else None, target.cores if target else None)
+    prof = P.profile(program, result, inputs, target, target.topology, target.cores)
     estimate = P.estimate_energy(prof, constants, label, P.chips_used(program), other, why)
     report = {"artifact": str(args.artifact), "target": program.target,
               "input": {"file": str(args.input), "steps": prof.steps, "samples": prof.samples},

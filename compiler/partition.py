@@ -131,8 +131,10 @@ class Structure:
     def from_program(cls, program: Program) -> "Structure":
         patterns = []
         for b in program.synapses:
-            cols, rows = np.nonzero(np.asarray(b.weights).T)
-            patterns.append(Pattern(b.name, b.source, b.target, cols, rows))
+            chunks = list(b.weights.chunks()) or [(np.zeros(0, np.int64),) * 3]
+            rows, cols = (np.concatenate(p) for p in list(zip(*chunks))[:2])
+            order = np.lexsort((rows, cols))          # by source, then target
+            patterns.append(Pattern(b.name, b.source, b.target, cols[order], rows[order]))
         outputs = tuple(dict.fromkeys(g for p in program.outputs for g in p.groups))
         return cls({g.name: g.size for g in program.groups.values()},
                    {p.name: p.size for p in program.inputs}, patterns, outputs=outputs,
@@ -1180,8 +1182,10 @@ def _check_exact_split(program: Program, sg: SliceGraph) -> None:
     for b in program.synapses:
         if b.weight_exp >= 0 or b.source not in sg.count or sg.count[b.source] == 1:
             continue
-        w = np.asarray(b.weights).astype(np.int64)
-        if np.any(w % (1 << -b.weight_exp)) or np.any(np.abs(w) > 255):
+        low, high = b.weights.value_range()
+        unit = 1 << -b.weight_exp
+        if (max(-low, high) > 255
+                or any(np.any(v.astype(np.int64) % unit) for _, _, v in b.weights.chunks())):
             problems.append((b.target, "weight_exp",
                              f"block '{b.name}' (weight_exp {b.weight_exp}) would be split across "
                              f"{sg.count[b.source]} slices of '{b.source}'"))
@@ -1232,7 +1236,7 @@ def apply_plan(program: Program, plan: Plan) -> Program:
                            "core": int(a.core[u]), "chip": int(a.chip[u])}
     synapses: list[SynapseBlock] = []
     for b in program.synapses:
-        w = np.asarray(b.weights)
+        w = b.weights
         t0, kt = sg.first[b.target], sg.count[b.target]
         if b.source in sg.count:
             s0, ks = sg.first[b.source], sg.count[b.source]
@@ -1241,27 +1245,28 @@ def apply_plan(program: Program, plan: Plan) -> Program:
         split = kt > 1 or ks > 1
         for j in range(kt):
             ta, tb = int(sg.start[t0 + j]), int(sg.stop[t0 + j])
-            enc = "dense" if sg.dense.get((b.name, j), b.encoding == "dense") else "sparse"
+            enc = "dense" if sg.dense.get((b.name, j), b.storage == "dense") else "sparse"
             for i in range(ks):
                 if s0 >= 0:
                     sa, sb_ = int(sg.start[s0 + i]), int(sg.stop[s0 + i])
                     src = sg.names[s0 + i]
                 else:
                     sa, sb_, src = 0, w.shape[1], b.source
-                sub = w[ta:tb, sa:sb_]
-                if split and not sub.any():
+                sub = w.rows(ta, tb).cols(sa, sb_)
+                if split and not sub.nnz():
                     continue
                 name = f"{b.name}@{i}>{j}" if split else b.name
                 synapses.append(dataclasses.replace(
                     b, name=name, source=src, target=sg.names[t0 + j],
-                    weights=np.ascontiguousarray(sub), encoding=enc))
+                    weights=sub.map_values(np.ascontiguousarray), storage=enc))
     outputs = []
     for o in program.outputs:
         f, k = sg.first[o.group], sg.count[o.group]
         outputs.append(dataclasses.replace(o, parts=tuple(sg.names[f:f + k])))
     info = dict(program.info, resources=plan.report)
-    out = Program(program.target, groups, synapses, list(program.inputs), outputs,
-                  dict(program.semantics), list(program.pass_log), program.source_hash, info,
-                  placement)
+    out = dataclasses.replace(program, groups=groups, synapses=synapses,
+                              inputs=list(program.inputs), outputs=outputs,
+                              semantics=dict(program.semantics), pass_log=list(program.pass_log),
+                              info=info, placement=placement)
     out.check()
     return out

@@ -18,12 +18,12 @@ import dataclasses
 import time
 from typing import Any, Callable
 
-from neurocc.ir import Graph, NeuroccError, Program, verify
+from neurocc.ir import Graph, NeuroccError, Program, dynamics, verify
 from neurocc.ir.target import TargetSpec
 
 from .partition import PartitionOptions, partition
 from .place_route import place_and_route
-from .quantize import Discretized, QuantizeOptions, discretize, quantize
+from .passes.quantize import QuantizeOptions, quantize
 
 
 class PassError(NeuroccError):
@@ -43,29 +43,33 @@ class Normalize:
 
 @dataclasses.dataclass(frozen=True)
 class Discretize:
+    """Fix the step: check every time constant against dt (``ir.dynamics``) and record dt
+    on the graph, where the quantize pass and the target's rules read it."""
+
     dt: float
     name: str = "discretize"
 
-    def __call__(self, graph: Graph) -> tuple[Graph, Discretized]:
-        return graph, discretize(graph, self.dt)
+    def __call__(self, graph: Graph) -> Graph:
+        dynamics.discretize(graph, self.dt)   # raises for a dt no decay can express
+        return Graph(graph.nodes, graph.edges, dict(graph.metadata, dt=self.dt),
+                     graph.load_warnings)
 
 
 @dataclasses.dataclass(frozen=True)
 class Quantize:
-    target: TargetSpec
+    target: Any
     options: QuantizeOptions = QuantizeOptions()
     name: str = "quantize"
 
-    def __call__(self, state: tuple[Graph, Discretized]) -> Program:
-        graph, disc = state
-        return quantize(graph, self.target, disc, self.options)
+    def __call__(self, graph: Graph) -> Program:
+        return quantize(graph, self.target, self.options)
 
 
 @dataclasses.dataclass(frozen=True)
 class Partition:
     """Cut groups into core-sized slices and assign them to cores and chips."""
 
-    target: TargetSpec
+    target: Any
     options: PartitionOptions = PartitionOptions()
     name: str = "partition"
 
@@ -77,14 +81,14 @@ class Partition:
 class PlaceRoute:
     """Place cores on the chip meshes and route every inter-core spike (X then Y)."""
 
-    target: TargetSpec
+    target: Any
     name: str = "place-route"
 
     def __call__(self, program: Program) -> Program:
         return place_and_route(program, self.target)
 
 
-def default_pipeline(target: TargetSpec, dt: float, options: QuantizeOptions = QuantizeOptions(),
+def default_pipeline(target: Any, dt: float, options: QuantizeOptions = QuantizeOptions(),
                      partition_options: PartitionOptions = PartitionOptions()) -> list[Any]:
     passes: list[Any] = [Normalize(), Discretize(dt), Quantize(target, options)]
     if target.cores is not None:
@@ -94,7 +98,7 @@ def default_pipeline(target: TargetSpec, dt: float, options: QuantizeOptions = Q
     return passes
 
 
-def compile_graph(graph: Graph, target: TargetSpec, dt: float,
+def compile_graph(graph: Graph, target: Any, dt: float,
                   options: QuantizeOptions = QuantizeOptions(), *, source_hash: str = "",
                   on_pass: Callable[[str, Any, float], None] | None = None,
                   partition_options: PartitionOptions = PartitionOptions()) -> Program:
@@ -124,7 +128,7 @@ def _describe(p: Any) -> str:
     fields = {f.name: getattr(p, f.name) for f in dataclasses.fields(p) if f.name != "name"}
     parts = []
     for k, v in fields.items():
-        if isinstance(v, TargetSpec):
+        if isinstance(v, TargetSpec) or hasattr(v, "spec"):
             v = v.name
         elif dataclasses.is_dataclass(v):
             v = {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}

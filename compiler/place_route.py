@@ -246,7 +246,7 @@ def place_and_route(program: Program, target: TargetSpec) -> Program:
         if b.source not in index:
             continue  # input ports enter from outside the mesh
         u, v = index[b.source], index[b.target]
-        cols = np.asarray(b.weights).any(axis=0)
+        cols = b.weights.fan_out() > 0
         key = (u, int(core_id[v]))
         reach[key] = reach[key] | cols if key in reach else cols
         targets.setdefault(key, set()).add(b.target)

@@ -14,7 +14,7 @@ Two questions, asked of one compiled artifact:
 Alignment: every synapse block on the chip adds ``synaptic_latency`` steps, so
 an output whose neuron group sits at feed-forward depth ``d`` answers
 ``D = d * latency`` steps after the float model (the compiler records ``D`` per
-output as ``semantics["output_latency_steps"]``). Emulator step ``D + k`` is
+output port as its ``latency``). Emulator step ``D + k`` is
 compared with reference step ``k``, for ``k = 0 .. T-1-D``; the last ``D``
 reference steps have no emulator counterpart inside the run and are dropped.
 

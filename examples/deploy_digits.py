@@ -23,7 +23,7 @@ from neurocc.backends import loihi2
 from neurocc.compiler import demo
 from neurocc.simulators.calibration import calibrate
 from neurocc.compiler.pipeline import compile_graph
-from neurocc.compiler.quantize import QuantizeOptions
+from neurocc.compiler.passes.quantize import QuantizeOptions
 from neurocc.simulators import emulator, reference
 
 
@@ -34,10 +34,10 @@ def evaluate() -> dict[str, object]:
     x_cal, _ = demo.load_calibration_set()
     program = compile_graph(graph, loihi2.target(), dt,
                             QuantizeOptions(calibration=calibrate(graph, x_cal.astype(np.float32), dt)))
-    latency = program.semantics["output_latency_steps"]["output"]
+    latency = program.output_latency["output"]
     float_out = reference.run(graph, x.astype(np.float32), dt).outputs["output"]
     padded = np.concatenate([x, np.zeros((latency,) + x.shape[1:], x.dtype)])
-    result = emulator.run(program, padded)
+    result = emulator.run(program, loihi2.target(), padded)
     chip_out = result.outputs["output"][latency:]
     return {"float_accuracy": demo.accuracy(float_out, y), "emulator_accuracy": demo.accuracy(chip_out, y),
             "decisions_agree": float(np.mean(float_out.sum(0).argmax(1) == chip_out.sum(0).argmax(1))),

@@ -30,15 +30,18 @@ from typing import Any
 
 import numpy as np
 
+from .blocks import ENCODINGS, Encoding, as_encoding
 from .errors import ArtifactError
 
-#: bump when the artifact layout changes; readers refuse other versions
-ARTIFACT_FORMAT = 1
+#: bump when the artifact layout changes; readers refuse other versions.
+#: 2: blocks carry their encoding (``encoding``: dense) and chip storage (``storage``:
+#: dense | sparse); each output port its latency; dt and activity rates typed fields
+ARTIFACT_FORMAT = 2
 
 
 @dataclasses.dataclass
 class NeuronGroup:
-    """A population sharing one neuron model (e.g. ``loihi2.cuba_lif``)."""
+    """A population sharing one neuron model (a kernel name its target registers)."""
 
     name: str
     model: str
@@ -73,20 +76,25 @@ class InputPort:
 class SynapseBlock:
     """Integer weights from a source (input port or group) to a target group.
 
-    ``weights`` is (target size, source size), dense int32. ``encoding`` says
-    how a chip should store it (``dense`` or ``sparse``); the arithmetic is
-    the same. The weight exponent shifts the accumulated sum.
+    ``weights`` is an encoding (``ir.blocks``: read it through its API, never as
+    a matrix) of shape (target size, source size); a plain array given here
+    becomes ``Dense``. ``storage`` says how a chip should store it (``dense``
+    or ``sparse``); the arithmetic is the same. The weight exponent shifts the
+    accumulated sum.
     """
 
     name: str
     source: str
     target: str
-    weights: np.ndarray
+    weights: Encoding
     weight_exp: int = 0
     num_weight_bits: int = 8
     sign_mode: str = "mixed"  # mixed | excitatory | inhibitory (never auto-detected)
     delay: int = 0
-    encoding: str = "dense"
+    storage: str = "dense"
+
+    def __post_init__(self) -> None:
+        self.weights = as_encoding(self.weights)
 
 
 @dataclasses.dataclass
@@ -105,6 +113,9 @@ class OutputPort:
     parts: tuple[str, ...] = ()
     kind: str = "spikes"
     scale: float = 1.0
+    #: steps the chip answers after the float model (synaptic latency times depth);
+    #: ``verify`` and the API align the float reference by it
+    latency: int = 0
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -132,6 +143,16 @@ class Program:
     #: where each group runs, after partitioning: {group: {"chip", "core", "slice_of",
     #: "start", "stop"}}; empty for an unplaced program
     placement: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: seconds per step the program was quantized for
+    dt: float = 0.0
+    #: expected spike rate per group (spikes per neuron per step) that partition and the
+    #: router weigh traffic by; empty: every neuron spikes every step
+    rates: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def output_latency(self) -> dict[str, int]:
+        """Steps each output answers after the float model, by output name."""
+        return {p.name: p.latency for p in self.outputs}
 
     @property
     def data_inputs(self) -> list[InputPort]:
@@ -168,6 +189,8 @@ class Program:
             if b.weights.shape != (n_dst, n_src):
                 raise ValueError(f"synapse block '{b.name}': weights {b.weights.shape}, "
                                  f"expected {(n_dst, n_src)}")
+            if b.weights.kind not in ENCODINGS:
+                raise ValueError(f"synapse block '{b.name}': unknown encoding {b.weights.kind!r}")
         for p in self.outputs:
             if p.kind not in ("spikes", "voltage") or not (p.scale > 0):
                 raise ValueError(f"output '{p.name}': kind {p.kind!r}, scale {p.scale}; expected "
@@ -186,14 +209,17 @@ class Program:
         for b in self.synapses:
             synapses.append({"name": b.name, "source": b.source, "target": b.target,
                              "weight_exp": int(b.weight_exp), "num_weight_bits": int(b.num_weight_bits),
-                             "sign_mode": b.sign_mode, "delay": int(b.delay), "encoding": b.encoding})
-            arrays[f"synapse/{b.name}/weights"] = _int_array(b.weights, f"synapse {b.name}")
+                             "sign_mode": b.sign_mode, "delay": int(b.delay),
+                             "encoding": b.weights.kind, "storage": b.storage})
+            for key, value in b.weights.arrays().items():
+                arrays[f"synapse/{b.name}/{key}"] = _int_array(value, f"synapse {b.name}.{key}")
         manifest = {
             "format": ARTIFACT_FORMAT,
             "kind": "neurocc.program",
             "target": self.target,
             "neurocc_version": _version(),
-            "dt": self.semantics.get("dt"),
+            "dt": self.dt,
+            "rates": self.rates,
             "inputs": [dataclasses.asdict(p) | {"shape": list(p.shape)} for p in self.inputs],
             "outputs": [dataclasses.asdict(p) | {"shape": list(p.shape), "parts": list(p.parts)}
                         for p in self.outputs],
@@ -213,15 +239,22 @@ class Program:
         for g in manifest["groups"]:
             params = {k: arrays[f"group/{g['name']}/{k}"] for k in g["params"]}
             groups[g["name"]] = NeuronGroup(g["name"], g["model"], tuple(g["shape"]), params, g["source"])
-        synapses = [SynapseBlock(weights=arrays[f"synapse/{s['name']}/weights"], **s)
-                    for s in manifest["synapses"]]
+        synapses = []
+        for s in manifest["synapses"]:
+            s = dict(s)
+            enc = ENCODINGS[s.pop("encoding")]
+            prefix = f"synapse/{s['name']}/"
+            weights = enc.from_arrays({k[len(prefix):]: v for k, v in arrays.items()
+                                       if k.startswith(prefix)})
+            synapses.append(SynapseBlock(weights=weights, **s))
         inputs = [InputPort(p["name"], tuple(p["shape"]), p["kind"], p["start"]) for p in manifest["inputs"]]
-        outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"]), tuple(p.get("parts", ())),
-                              p.get("kind", "spikes"), float(p.get("scale", 1.0)))
+        outputs = [OutputPort(p["name"], p["group"], tuple(p["shape"]), tuple(p["parts"]),
+                              p["kind"], float(p["scale"]), int(p["latency"]))
                    for p in manifest["outputs"]]
         return cls(manifest["target"], groups, synapses, inputs, outputs, manifest["semantics"],
                    manifest.get("pass_log", []), manifest.get("source_hash", ""),
-                   manifest.get("info", {}), manifest.get("placement", {}))
+                   manifest.get("info", {}), manifest.get("placement", {}),
+                   float(manifest["dt"]), {k: float(v) for k, v in manifest["rates"].items()})
 
 
 def _int_array(v: Any, what: str) -> np.ndarray:
@@ -280,7 +313,7 @@ def load_program(path: str | os.PathLike) -> Program:
     mpath, npath = path / "manifest.json", path / "program.npz"
     if not mpath.exists() or not npath.exists():
         raise ArtifactError(f"{path}: not a neurocc artifact (needs manifest.json and program.npz); "
-                            "make one with `neurocc compile MODEL --target loihi2 -o DIR`")
+                            "make one with `neurocc compile MODEL --target TARGET -o DIR`")
     try:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -293,7 +326,9 @@ def load_program(path: str | os.PathLike) -> Program:
         found = "no format version" if version is None else f"artifact format {version!r}"
         raise ArtifactError(
             f"{path}: {found} (written by neurocc {manifest.get('neurocc_version')}); this "
-            f"neurocc reads format {ARTIFACT_FORMAT}. Recompile the model with this version.")
+            f"neurocc reads format {ARTIFACT_FORMAT}. Recompile the model with this version: "
+            f"`neurocc compile MODEL --target {manifest.get('target', 'TARGET')} -o {path}` "
+            "(the artifact keeps its model as source.nir).")
     try:
         with np.load(npath, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -14,26 +14,11 @@ import functools
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Protocol
+
+import numpy as np
 
 from .errors import TargetSpecError
-
-
-@dataclasses.dataclass(frozen=True)
-class NumericFormats:
-    """Integer formats of the chip's neuron and synapse parameters."""
-
-    weight_bits: int          # mantissa bits of a weight (sign included for mixed-sign blocks)
-    weight_exp_min: int       # weight exponent range (shifts the synaptic sum)
-    weight_exp_max: int
-    decay_bits: int           # du, dv: unsigned, 2**decay_bits per step is a full decay
-    threshold_bits: int       # vth: unsigned
-    threshold_shift: int      # v is compared against vth << threshold_shift
-    input_shift: int          # the synaptic sum enters the current shifted left by this
-    bias_mant_bits: int       # signed mantissa
-    bias_exp_max: int
-    state_bits: int           # u and v nominal width (u wraps, v saturates)
-    max_delay: int            # synaptic delay in steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +173,9 @@ class TargetSpec:
     description: str
     neuron_models: tuple[str, ...]
     synaptic_latency: int     # steps a synapse block adds between a spike and its target
-    #: integer formats; None for a chip whose arithmetic neurocc does not emulate yet
-    formats: NumericFormats | None
+    #: the [formats] table: as read (a dict) until the target's arithmetic parses it into
+    #: its own typed record (``backends.<chip>.formats``); None when the file has none
+    formats: Any
     #: per-core limits and the mesh; None when the file gives no [cores] / [topology]
     cores: CoreLimits | None
     topology: Topology | None
@@ -200,13 +186,9 @@ class TargetSpec:
     layer_memory: LayerMemory | None = None
     #: limits on the whole network ([network]); None when the file gives none
     network: NetworkLimits | None = None
-
-
-_FORMAT_FIELDS = {f.name: f.type for f in dataclasses.fields(NumericFormats)}
-#: the smallest value a [formats] field can take and still describe arithmetic (a signed
-#: mantissa or state needs a sign bit and one more; the exponents may be negative)
-_FORMAT_MIN = {"weight_bits": 2, "decay_bits": 1, "threshold_bits": 1, "bias_mant_bits": 2,
-               "state_bits": 2, "weight_exp_min": None, "weight_exp_max": None}
+    #: whose integer arithmetic this chip computes (a package under backends/, e.g. the
+    #: chip's own name, or the one a user-described chip reuses); None: capacities only
+    arithmetic: str | None = None
 
 
 def _require(table: dict, key: str, kind: type, where: str, *, nonneg: bool = False,
@@ -250,24 +232,19 @@ def load_target(path: str | Path) -> TargetSpec:
         raise TargetSpecError(f"{path}: not valid TOML ({e})") from None
     where = str(path)
     known = {"name", "description", "neuron_models", "synaptic_latency", "formats", "cores",
-             "topology", "energy"}
+             "topology", "energy", "arithmetic"}
     extra = sorted(k for k in data if k not in known and not isinstance(data[k], dict))
     if extra:
         # unknown tables are allowed (a backend's own data);
         # unknown top-level values are typos
         raise TargetSpecError(f"{where}: unknown field(s) {extra}; the fields are {sorted(known)}")
-    fmt = data.get("formats")
-    formats = None
-    if fmt is not None:
-        if not isinstance(fmt, dict):
-            raise TargetSpecError(f"{where}: [formats] must be a table")
-        _no_unknown(fmt, _FORMAT_FIELDS, f"{where} [formats]")
-        formats = NumericFormats(**{
-            k: _require(fmt, k, int, f"{where} [formats]", least=_FORMAT_MIN.get(k, 0))
-            for k in _FORMAT_FIELDS})
-        if formats.weight_exp_min > formats.weight_exp_max:
-            raise TargetSpecError(f"{where} [formats]: field 'weight_exp_min' ({formats.weight_exp_min}) "
-                                  f"must not exceed 'weight_exp_max' ({formats.weight_exp_max})")
+    formats = data.get("formats")
+    if formats is not None and not isinstance(formats, dict):
+        raise TargetSpecError(f"{where}: [formats] must be a table")
+    arithmetic = data.get("arithmetic")
+    if arithmetic is not None and not isinstance(arithmetic, str):
+        raise TargetSpecError(f"{where}: field 'arithmetic' must be a string (the arithmetic "
+                              f"the chip reuses, e.g. \"loihi2\"), got {arithmetic!r}")
     models = data.get("neuron_models")
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise TargetSpecError(f"{where}: field 'neuron_models' must be a list of strings")
@@ -328,7 +305,7 @@ def load_target(path: str | Path) -> TargetSpec:
         synaptic_latency=_require(data, "synaptic_latency", int, where, nonneg=True),
         formats=formats, cores=cores, topology=topology,
         energy=dict(data.get("energy", {})), path=where, layer_memory=layer_memory,
-        network=network)
+        network=network, arithmetic=arithmetic)
 
 
 def _layer_memory(table: Any, where: str) -> LayerMemory:
@@ -371,3 +348,197 @@ def _pair(table: dict, key: str, where: str) -> tuple[int, int]:
         raise TargetSpecError(f"{where}: field '{key}' must be two positive integers [x, y], "
                               f"got {value!r}")
     return (value[0], value[1])
+
+
+# --- the Target protocol ------------------------------------------------------------
+# What a chip package (backends/<chip>/) offers. Declared here as typing only, so that
+# passes and simulators can name what they receive without importing a backend; the
+# driver (compiler/api.py, compiler/cli/) is what looks a target up and hands it over.
+
+
+@dataclasses.dataclass(frozen=True)
+class Incoming:
+    """One composed float connection into a neuron node, as the quantize pass hands it
+    to a target's rules: already named, with its chip source and delay decided."""
+
+    name: str             # the block's name, e.g. "in->1" or "1->1@1"
+    source: str           # what the chip block reads: an input port, a group, a const port
+    origin: str           # the contribution's source in the graph (a node, or the bias)
+    delay: int            # extra synaptic delay, in steps, that keeps the float timing
+    hops: int             # recurrent edges on the path
+    matrix: np.ndarray    # (target size, source size), float64
+    is_bias: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupContext:
+    """What a target's rules get to quantize one neuron node."""
+
+    name: str
+    node: Any                       # the ir node (LIF, CubaLIF, ...)
+    shape: tuple[int, ...]
+    dt: float
+    a_mem: np.ndarray               # per-step decay fractions (``ir.dynamics``)
+    a_syn: np.ndarray | None
+    depth: int                      # feed-forward depth (inputs at 0)
+    lead: int                       # steps the chip runs this group behind the float model
+    incoming: tuple[Incoming, ...]
+    options: Any                    # the pass's QuantizeOptions
+    deferred_before: bool           # an earlier group already deferred a problem
+
+
+@dataclasses.dataclass
+class GroupQuantized:
+    """What a target's rules return for one neuron node."""
+
+    group: Any                                  # the NeuronGroup
+    blocks: list[Any]                           # its incoming SynapseBlocks
+    report: dict[str, Any]                      # the group's line of the quantization report
+    block_reports: dict[str, dict[str, Any]]    # one per block, by name
+    voltage_scale: float | None = None          # a readout: chip v units per float unit
+    notes: list[str] = dataclasses.field(default_factory=list)
+    #: problems reported together once every group is known (``rules.deferred_error``)
+    deferred: list[Any] = dataclasses.field(default_factory=list)
+
+
+class NeuronKernel(Protocol):
+    """One neuron model's integer update, in JAX (``backends/<chip>/kernel.py``).
+
+    ``prepare`` turns a group's stored integer parameters into what ``step`` uses
+    (numpy, once); ``init`` gives the state for a batch; ``step`` takes the state and
+    the group's synaptic input for one step and returns the new state, the spikes
+    (binary 0/1, or graded counts up to ``2**spike_bits - 1`` when ``spike_bits > 1``)
+    and a dict of per-neuron boolean flags (the keys of ``flags``, plus any optional
+    counter the kernel offers, such as ``membrane_updates``).
+    """
+
+    model: str                       # the name a NeuronGroup's ``model`` carries
+    state: tuple[str, ...]           # the state's fields, in order (recordable traces)
+    flags: Mapping[str, str]         # overflow flag -> what it means, for the report
+    spike_bits: int                  # 1: binary spikes; more: a spike count per step
+    param_bits: Mapping[str, int]    # stored width of each parameter (memory estimates)
+
+    def prepare(self, params: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]: ...
+    def init(self, params: Mapping[str, Any], batch: int) -> Any: ...
+    def step(self, params: Mapping[str, Any], state: Any, a_in: Any) -> tuple[Any, Any, dict]: ...
+
+
+class SynapseArithmetic(Protocol):
+    """How a block's sum is formed and delivered (``backends/<chip>/synapse.py``).
+
+    ``weights(block)`` is the (targets, sources) encoding of the weights the chip
+    actually multiplies (after its own clipping and bit dropping); ``deliver(acc,
+    block)`` turns the sum of spikes times those weights into what the target
+    receives (a shift by the weight exponent, say). ``saturation`` is "none" when the
+    sum is exact in int32, or "per_event" when the chip saturates the target's input
+    to ``sum_bits`` after every event, in presynaptic order: the emulator then applies
+    events one by one instead of forming the sum.
+    """
+
+    latency: int                     # steps a block adds between a spike and its target
+    max_delay: int                   # the longest extra synaptic delay, in steps
+    saturation: str                  # "none" | "per_event"
+    sum_bits: int                    # width the per-event sum saturates at (0: none)
+
+    def weights(self, block: Any) -> Any: ...
+    def deliver(self, acc: Any, block: Any) -> Any: ...
+
+
+class QuantizeRules(Protocol):
+    """How one float neuron layer and its incoming weights become the chip's integers
+    (``backends/<chip>/quantize.py``); the generic quantize pass asks this for
+    everything chip-specific and composes, aligns and reports the rest."""
+
+    def semantics(self) -> dict[str, Any]: ...
+    def quantize_group(self, ctx: Any) -> Any: ...
+    def deferred_error(self, deferred: list[Any]) -> Exception: ...
+
+
+class Oracle(Protocol):
+    """The vendor's bit-exact simulator (``backends/<chip>/oracle.py``), driven through a
+    subprocess and files when its pins clash with ours."""
+
+    name: str                        # e.g. the simulator's name, as `--against` takes it
+
+    def locate(self) -> Any: ...     # its interpreter; a NeuroccError with the make target
+    def run(self, program: Any, inputs: Any, record: tuple[str, ...] = ()) -> Any: ...
+
+
+class Target(Protocol):
+    """A chip: its data (``spec``, from its TOML) and its tables of code."""
+
+    spec: TargetSpec
+    kernels: Mapping[str, NeuronKernel]
+    synapses: SynapseArithmetic | None
+    rules: QuantizeRules | None
+    design_rules: tuple[Callable[[Any, "Target"], list[str]], ...]
+    oracle: Oracle | None
+
+    @property
+    def name(self) -> str: ...
+    def validate(self, program: Any) -> None: ...
+    def emit(self, program: Any, path: Any) -> Any: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipTarget:
+    """A plain ``Target``: a spec plus whatever tables of code the chip has.
+
+    A chip whose arithmetic neurocc does not emulate yet is a ChipTarget with only a
+    spec (``neurocc fit`` still partitions against its capacities). Reading a spec
+    field through the target (``target.cores``) is the same as ``target.spec.cores``.
+    """
+
+    spec: TargetSpec
+    kernels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    synapses: Any = None
+    rules: Any = None
+    design_rules: tuple[Callable[[Any, Any], list[str]], ...] = ()
+    oracle: Any = None
+    #: ``emitter(program, path, target)`` writes the chip's artifact (None: validate, then
+    #: the plain artifact of ``ir.program.save_program``)
+    emitter: Callable[[Any, Any, Any], Any] | None = None
+
+    def __getattr__(self, field: str) -> Any:
+        # only reached for names the target itself lacks: the spec's fields
+        if field.startswith("__") or field == "spec":
+            raise AttributeError(field)
+        return getattr(self.spec, field)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def replace(self, **spec_fields: Any) -> "ChipTarget":
+        """The same chip with some of its data changed (``target.replace(cores=...)``)."""
+        return dataclasses.replace(self, spec=dataclasses.replace(self.spec, **spec_fields))
+
+    @property
+    def can_quantize(self) -> bool:
+        return self.rules is not None
+
+    @property
+    def can_emulate(self) -> bool:
+        return self.synapses is not None and bool(self.kernels)
+
+    def problems(self, program: Any) -> list[str]:
+        """Every design rule the program breaks, each as one readable line."""
+        return [p for rule in self.design_rules for p in rule(program, self)]
+
+    def emit(self, program: Any, path: Any) -> Any:
+        """The artifact directory for `program` (atomically), after the design rules."""
+        if self.emitter is not None:
+            return self.emitter(program, path, self)
+        from .program import save_program
+
+        self.validate(program)
+        return save_program(program, path)
+
+    def validate(self, program: Any) -> None:
+        from .errors import QuantizationError
+
+        problems = self.problems(program)
+        if problems:
+            chip = getattr(self.rules, "chip", self.spec.name)
+            raise QuantizationError(f"the program breaks {chip}'s design rules:\n"
+                                    + "\n".join(f"  - {p}" for p in problems))

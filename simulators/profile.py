@@ -52,7 +52,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from neurocc.ir import NeuroccError, Program
-from neurocc.ir.target import CoreLimits, NumericFormats, Topology
+from neurocc.ir.target import CoreLimits, Topology
 
 
 class ProfileError(NeuroccError):
@@ -201,34 +201,21 @@ def _sum_by(records: Mapping[str, Activity], key: Mapping[str, Any]) -> dict[Any
 
 # --- counting -------------------------------------------------------------------------
 
-#: neuron parameter -> the NumericFormats field giving its stored width (data, not code)
-PARAM_WIDTHS = {"du": "decay_bits", "dv": "decay_bits", "vth": "threshold_bits",
-                "bias_mant": "bias_mant_bits", "bias_exp": "bias_exp_max",
-                "u0": "state_bits", "v0": "state_bits"}
-#: the state a neuron model keeps per neuron
-STATE_VARIABLES = {"loihi2.cuba_lif": ("u", "v")}
+def _param_bits(name: str, value: np.ndarray, widths: Mapping[str, int]) -> int:
+    """Bits of one parameter array at the width its kernel declares (else its dtype's); a
+    0-d population scalar is stored once."""
+    width = widths.get(name) or np.asarray(value).dtype.itemsize * 8
+    return int(np.asarray(value).size) * int(width)
 
 
-def _param_bits(name: str, value: np.ndarray, formats: NumericFormats | None) -> int:
-    """Bits of one parameter array; a 0-d population scalar is stored once."""
-    field = PARAM_WIDTHS.get(name)
-    if formats is None or field is None:
-        width = np.asarray(value).dtype.itemsize * 8
-    elif field == "bias_exp_max":  # an exponent 0..bias_exp_max
-        width = max(int(formats.bias_exp_max).bit_length(), 1)
-    else:
-        width = int(getattr(formats, field))
-    return int(np.asarray(value).size) * width
-
-
-def _weight_bits(encoding: str, w: np.ndarray, bits: int, cores: CoreLimits | None) -> int:
+def _weight_bits(storage: str, w: Any, bits: int, cores: CoreLimits | None) -> int:
     """Dense: every entry at `bits`. Sparse: each non-zero synapse with its index, at the
     target's sparse_entry_bits when it gives them, else weight bits + source index bits."""
-    if encoding != "sparse":
-        return w.size * bits
+    if storage != "sparse":
+        return w.shape[0] * w.shape[1] * bits
     entry = (cores.sparse_entry_bits if cores is not None and cores.sparse_entry_bits
              else bits + max(int(w.shape[1] - 1).bit_length(), 1))
-    return int(np.count_nonzero(w)) * entry
+    return w.nnz() * entry
 
 
 def _source_spikes(program: Program, result: Any, inputs: Mapping[str, np.ndarray],
@@ -311,14 +298,15 @@ def _node_label(p: Any) -> str:
 
 
 def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.ndarray],
-            formats: NumericFormats | None = None, topology: Topology | None = None,
+            target: Any = None, topology: Topology | None = None,
             cores: CoreLimits | None = None) -> Profile:
     """Count what `program` did in `result` (an EmulatorResult) on `inputs` [T, B, ...].
 
-    `formats` gives the stored widths of neuron parameters and state (without it,
-    the arrays' dtypes); `topology` the core mesh for hop counts of a placed but
+    `target`'s kernels give the stored widths of neuron parameters and state (without
+    it, the arrays' dtypes); `topology` the core mesh for hop counts of a placed but
     unrouted program; `cores` the bits of a stored sparse synapse.
     """
+    kernels = getattr(target, "kernels", None) or {}
     if not isinstance(inputs, Mapping):
         names = [p.name for p in program.data_inputs]
         if len(names) != 1:
@@ -338,18 +326,19 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
     events = result.counters.get("synaptic_events", {}) if hasattr(result, "counters") else {}
     const_synops = 0
     for b in program.synapses:
-        w = np.asarray(b.weights)
-        fan_out = np.count_nonzero(w, axis=0)                         # per source
+        w = b.weights
+        fan_out = w.fan_out()                                         # per source
         per_step = sources[b.source].reshape(steps, samples, -1).astype(np.int64) @ fan_out
         c = counts[b.target]
         c["synops"] += int(per_step.sum())
         port = program.port(b.source)
         if port is not None and port.kind == "const":
             const_synops += int(per_step.sum())
-        c["dense_macs"] += w.size * steps * samples
-        c["weights"] += w.size
-        c["zero_weights"] += w.size - int(np.count_nonzero(w))
-        c["weight_bits"] += _weight_bits(b.encoding, w, int(b.num_weight_bits), cores)
+        size = w.shape[0] * w.shape[1]
+        c["dense_macs"] += size * steps * samples
+        c["weights"] += size
+        c["zero_weights"] += size - w.nnz()
+        c["weight_bits"] += _weight_bits(b.storage, w, int(b.num_weight_bits), cores)
         if b.name in events and int(np.asarray(events[b.name]).sum()) != int(per_step.sum()):
             notes.append(f"block '{b.name}': {int(per_step.sum())} synaptic ops counted from the "
                          f"stored weights, the emulator processed "
@@ -388,13 +377,15 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
         else:
             untraced.append(name)
             updates = g.size * steps * samples
-        state = STATE_VARIABLES.get(g.model, ("u", "v"))
-        state_width = formats.state_bits if formats is not None else 32
+        kernel = kernels.get(g.model)
+        widths = kernel.param_bits if kernel is not None else {}
+        state = kernel.state if kernel is not None else ("u", "v")
+        state_width = max((widths.get(v_, 32) for v_ in state), default=32)
         groups[name] = Activity(
             neurons=g.size, neuron_steps=g.size * steps * samples,
             activation_steps=0 if name in readouts else g.size * steps * samples,
             spikes=int(np.count_nonzero(s)), membrane_updates=updates,
-            param_bits=sum(_param_bits(k, v_, formats) for k, v_ in g.params.items()),
+            param_bits=sum(_param_bits(k, v_, widths) for k, v_ in g.params.items()),
             state_bits=len(state) * g.size * state_width, **counts[name])
     if untraced:
         notes.append(f"no membrane-update count or v trace for {untraced}: every neuron counted "
@@ -403,7 +394,7 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
     layer_of = {g: str(program.placement.get(g, {}).get("slice_of") or g) for g in program.groups}
     core_of = {g: (int(p.get("chip", 0)), int(p["core"])) for g, p in program.placement.items()
                if g in program.groups and "core" in p}
-    dt = program.semantics.get("dt")
+    dt = program.dt or program.semantics.get("dt")
     return Profile(steps, samples, None if dt is None else float(dt), groups, layer_of, core_of,
                    spikes_per_step, link_traffic, tuple(notes))
 

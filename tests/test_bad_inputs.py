@@ -217,7 +217,7 @@ def test_weights_that_all_round_to_zero_name_the_vth_that_keeps_them(capsys, tmp
     out = tmp_path / "ok"
     code, _, err = run_cli(capsys, "compile", model, "--dt", "1e-3", "--vth", need, "-o", out)
     assert code == 0, err
-    assert any(np.count_nonzero(b.weights) for b in ir.load_program(out).synapses)
+    assert any(np.count_nonzero(b.weights.to_dense()) for b in ir.load_program(out).synapses)
     code, _, err = run_cli(capsys, "compile", model, "--dt", "1e-3", "--vth", need - 1,
                            "-o", tmp_path / "below")
     assert code == 2 and "round to 0" in err

@@ -21,8 +21,11 @@ from neurocc.backends import loihi2
 from neurocc.compiler import demo
 from neurocc.simulators.calibration import calibrate
 from neurocc.compiler.pipeline import compile_graph
-from neurocc.compiler.quantize import QuantizeOptions
+from neurocc.compiler.passes.quantize import QuantizeOptions
 from neurocc.simulators import emulator, reference
+from neurocc.backends import get_target as _get_target  # noqa: E402
+
+LOIHI2 = _get_target("loihi2")
 
 PROVENANCE = Path(demo.__file__).with_name("PROVENANCE.md")
 
@@ -75,10 +78,10 @@ def test_loihi2_emulator_keeps_the_accuracy(model: ir.Graph, float_out: np.ndarr
     dt = float(model.metadata["dt"])
     program = compile_graph(model, loihi2.target(), dt,
                             QuantizeOptions(calibration=calibrate(model, x_cal.astype(np.float32), dt)))
-    latency = program.semantics["output_latency_steps"]["output"]
+    latency = program.output_latency["output"]
     assert latency == 2  # two synapse layers
     padded = np.concatenate([x, np.zeros((latency,) + x.shape[1:], x.dtype)])
-    result = emulator.run(program, padded)
+    result = emulator.run(program, LOIHI2, padded)
     assert result.overflow_report() == []
     chip = result.outputs["output"][latency:].sum(axis=0)
     flt = float_out.sum(axis=0)

@@ -14,6 +14,9 @@ import pytest
 
 from neurocc import ir
 from neurocc.simulators.emulator import EVENT_MAX_BATCH, Emulator
+from neurocc.backends import get_target as _get_target  # noqa: E402
+
+LOIHI2 = _get_target("loihi2")
 
 
 def program(n_in: int, n_out: int, seed: int) -> ir.Program:
@@ -38,8 +41,8 @@ def test_event_equals_dense_at_any_activity(rate: float, batch: int) -> None:
     # takes the vectorized loop
     prog = program(2048, 64, seed=int(rate * 100))
     x = np.random.default_rng(5).random((30, batch, 2048)) < rate
-    event = Emulator(prog, record=("g",), summation="event").run(x)
-    dense = Emulator(prog, record=("g",), summation="dense").run(x)
+    event = Emulator(prog, LOIHI2, record=("g",), summation="event").run(x)
+    dense = Emulator(prog, LOIHI2, record=("g",), summation="dense").run(x)
     assert np.array_equal(event.spikes["g"], dense.spikes["g"])
     for var in ("u", "v"):
         assert np.array_equal(event.traces["g"][var], dense.traces["g"][var])
@@ -56,7 +59,7 @@ def test_auto_choice_event_for_large_recurrent_blocks_at_small_batch() -> None:
     input weights are 9-bit (-256..255), so they go to float32 (fan-in sum < 2**24).
     """
     prog = program(2048, 600, seed=1)
-    emu = Emulator(prog)
+    emu = Emulator(prog, LOIHI2)
     emu.run(np.zeros((2, 1, 2048), bool))
     assert emu.summation == {"in->g": "dense-f32", "g->g": "event"}   # 600 x 600 >= 2**18
     assert emu.hoisted == ("in->g",)
@@ -67,9 +70,9 @@ def test_auto_choice_event_for_large_recurrent_blocks_at_small_batch() -> None:
 def test_int32_path_when_float32_cannot_be_exact() -> None:
     """A row whose |w| sum reaches 2**24 cannot be summed exactly in float32."""
     prog = program(70000, 1, seed=2)
-    prog.synapses[0].weights[:] = 255
+    prog.synapses[0].weights.to_dense()[:] = 255
     prog.synapses[0].sign_mode = "excitatory"
-    emu = Emulator(prog, record=("g",), summation="dense")
+    emu = Emulator(prog, LOIHI2, record=("g",), summation="dense")
     trace = emu.run(np.ones((2, 1, 70000), bool))
     assert emu.summation["in->g"] == "dense-i32"
     # every input at 255, sum shifted left by weight_exp 1, reaches u at step 1 (u was 0);
@@ -88,17 +91,17 @@ def test_emitter_design_rules_catch_out_of_range_values(tmp_path) -> None:
 
     prog = program(8, 4, seed=3)
     prog.groups["g"].params["vth"] = np.array(1 << 17, np.int32)   # 18 bits
-    prog.synapses[0].weights[0, 0] = 300                            # beyond 9-bit mixed
+    prog.synapses[0].weights.to_dense()[0, 0] = 300                            # beyond 9-bit mixed
     prog.synapses[1].weight_exp = 9
     with pytest.raises(ir.QuantizationError) as err:
-        emit(prog, tmp_path / "out")
+        emit(prog, tmp_path / "out", LOIHI2)
     message = str(err.value)
     assert "vth 131072 outside 1..131071" in message
     assert "block 'in->g': mixed weights must lie in -256..255" in message
     assert "weight_exp 9 outside -8..7" in message
     assert not (tmp_path / "out").exists()
     prog = program(8, 4, seed=3)
-    assert (emit(prog, tmp_path / "ok") / "program.npz").exists()
+    assert (emit(prog, tmp_path / "ok", LOIHI2) / "program.npz").exists()
 
 
 def test_synaptic_delays_match_lava() -> None:
@@ -119,7 +122,7 @@ def test_synaptic_delays_match_lava() -> None:
     prog = ir.Program("loihi2", {"g10": group(10), "g6": group(6)}, blocks, [ir.InputPort("in", (12,))],
                       [ir.OutputPort("out", "g6", (6,))], {"dt": 1.0})
     x = rng.random((60, 3, 12)) < 0.3
-    emu = Emulator(prog, record=("g10", "g6")).run(x)
+    emu = Emulator(prog, LOIHI2, record=("g10", "g6")).run(x)
     lava = run_on_lava(prog, x, record=("g10", "g6"))
     assert emu.spikes["g6"].sum() > 100
     # the first input spike (step 0) reaches g10 at step 1 + 3, never earlier
@@ -138,16 +141,16 @@ def test_event_counts_when_fan_out_needs_several_digits(summation: str, scale: i
     input block to float32; event mode uses int16 rows.
     """
     prog = program(300, 600, seed=4)
-    w = prog.synapses[0].weights
+    w = prog.synapses[0].weights.to_dense()
     w[:] = np.clip(w // 2 * scale, -256, 255)
     w[:, :5] = 0                                                    # five sources without synapses
     x = np.random.default_rng(6).random((12, 2, 300)) < 0.2
-    emu = Emulator(prog, record=("g",), summation=summation)
+    emu = Emulator(prog, LOIHI2, record=("g",), summation=summation)
     res = emu.run(x)
     assert res.spikes["g"].any()
-    from neurocc.simulators.emulator import effective_weights
+    from neurocc.backends.loihi2.synapse import effective_weights
     for name, block in (("in->g", prog.synapses[0]), ("g->g", prog.synapses[1])):
-        nnz = np.count_nonzero(effective_weights(block.weights, block.num_weight_bits,
+        nnz = np.count_nonzero(effective_weights(block.weights.to_dense(), block.num_weight_bits,
                                                  block.sign_mode), axis=0)
         assert nnz.max() > 127
         src = x if name == "in->g" else res.spikes["g"]
@@ -163,7 +166,7 @@ def test_stages_between_layers_equal_one_scan(monkeypatch, chunk_elements: int) 
     summed for a whole chunk of steps between the scans; delays longer than a chunk carry
     over to the next. Forcing every block into one event-driven scan must give the same
     bits, with chunks of 1 step, of a few steps, and the whole run."""
-    import neurocc.simulators.emulator as emulator
+    import neurocc.simulators.emulator.driver as emulator
 
     monkeypatch.setattr(emulator, "CHUNK_ELEMENTS", chunk_elements)
     rng = np.random.default_rng(7)
@@ -178,11 +181,11 @@ def test_stages_between_layers_equal_one_scan(monkeypatch, chunk_elements: int) 
     prog = ir.Program("loihi2", groups, blocks, [ir.InputPort("in", (20,))],
                       [ir.OutputPort("out", "c", (6,))], {"dt": 1.0})
     x = rng.random((37, 3, 20)) < 0.3
-    staged = Emulator(prog, record=tuple(groups), summation="dense")
+    staged = Emulator(prog, LOIHI2, record=tuple(groups), summation="dense")
     res = staged.run(x)
     assert staged.stages == (("a",), ("b",), ("c",))
     assert set(staged.hoisted) == {b.name for b in blocks}
-    one_scan = Emulator(prog, record=tuple(groups), summation="event")
+    one_scan = Emulator(prog, LOIHI2, record=tuple(groups), summation="event")
     ref = one_scan.run(x)
     assert one_scan.stages == (("a", "b", "c"),) and one_scan.hoisted == ()
     assert all(res.spikes[g].sum() > 20 for g in groups)

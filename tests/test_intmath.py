@@ -17,7 +17,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from neurocc.simulators import intmath  # noqa: E402
+from neurocc.backends import intmath  # noqa: E402
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 

@@ -59,8 +59,7 @@ def cnn() -> Structure:
 def speck_with(**memory: tuple[int, ...]) -> ir.TargetSpec:
     spec = speck.target()
     assert spec.layer_memory is not None
-    return dataclasses.replace(spec, layer_memory=dataclasses.replace(spec.layer_memory,
-                                                                      **memory))
+    return spec.replace(layer_memory=dataclasses.replace(spec.layer_memory, **memory))
 
 
 def failure(err: pytest.ExceptionInfo) -> list[dict[str, str]]:
@@ -119,8 +118,8 @@ def test_cnn_sinabs_fits_if_and_only_if_one_core_holds_32ki_kernel_words():
 
 def test_more_layers_than_cores_names_the_count():
     spec = speck.target()
-    four = dataclasses.replace(
-        speck_with(kernel_words=(32 * K,) * 4, neuron_words=(16 * K,) * 4, bias_words=(K,) * 4),
+    four = speck_with(kernel_words=(32 * K,) * 4, neuron_words=(16 * K,) * 4,
+                      bias_words=(K,) * 4).replace(
         topology=dataclasses.replace(spec.topology, cores_per_chip=4, core_mesh=(2, 2)))
     with pytest.raises(CapacityError) as err:
         plan_partition(cnn(), four)

@@ -117,9 +117,9 @@ def test_the_full_chip_fits_and_one_more_of_anything_does_not() -> None:
 
 
 def test_a_target_without_network_limits_ignores_them() -> None:
-    spec = dataclasses.replace(xylo.target(), network=None)
+    spec = xylo.target().replace(network=None)
     assert network_problems(pools(2312, 5000, 10), spec) == []
-    spec = dataclasses.replace(xylo.target(), network=NetworkLimits(0, 0, 0))  # 0: no limit
+    spec = xylo.target().replace(network=NetworkLimits(0, 0, 0))  # 0: no limit
     assert network_problems(pools(2312, 5000, 10), spec) == []
 
 

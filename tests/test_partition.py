@@ -35,6 +35,9 @@ from neurocc.compiler.place_route import Routes, link_loads, place_and_route
 from neurocc.ir import CapacityError, InputPort, NeuronGroup, OutputPort, Program, SynapseBlock
 from neurocc.ir.target import CoreLimits, TargetSpec, Topology
 from neurocc.simulators.emulator import Emulator
+from neurocc.backends import get_target as _get_target  # noqa: E402
+
+LOIHI2 = _get_target("loihi2")
 
 FIX = Path(__file__).parent / "fixtures" / "nir-paper"
 LOIHI2 = loihi2.target()
@@ -54,8 +57,8 @@ def reassemble(placed: Program, spikes: dict[str, np.ndarray], group: str) -> np
 
 
 def assert_same_spikes(program: Program, placed: Program, x: np.ndarray) -> int:
-    whole = Emulator(program).run(x)
-    split = Emulator(placed).run(x)
+    whole = Emulator(program, LOIHI2).run(x)
+    split = Emulator(placed, LOIHI2).run(x)
     for name in whole.outputs:
         assert np.array_equal(whole.outputs[name], split.outputs[name]), name
     for g in program.groups:
@@ -101,7 +104,7 @@ def test_braille_split_gives_the_same_spikes_on_lava() -> None:
     assert np.array_equal(whole.outputs["output"], split.outputs["output"])
     for g in program.groups:
         assert np.array_equal(whole.spikes[g], reassemble(placed, split.spikes, g)), g
-    assert np.array_equal(Emulator(placed).run(x).outputs["output"], split.outputs["output"])
+    assert np.array_equal(Emulator(placed, LOIHI2).run(x).outputs["output"], split.outputs["output"])
     assert whole.outputs["output"].sum() > 0
 
 
@@ -183,16 +186,16 @@ def recount(original: Program, placed: Program, t: TargetSpec) -> None:
         neurons[where[g]] = neurons.get(where[g], 0) + grp.size
     for b in placed.synapses:
         core = where[b.target]
-        cols = np.flatnonzero(np.asarray(b.weights).any(axis=0))
+        cols = np.flatnonzero(b.weights.to_dense().any(axis=0))
         src, off = origin.get(b.source, (b.source, 0))
         axons.setdefault(core, set()).update((src, off + int(i)) for i in cols)
         m = SPLIT.match(b.name)
         base = m.group(1) if m else b.name
         key = (b.target, base)
-        entry = per_store.setdefault(key, [0, set(), b.encoding, placed.groups[b.target].size])
-        entry[0] += int(np.count_nonzero(b.weights))
+        entry = per_store.setdefault(key, [0, set(), b.storage, placed.groups[b.target].size])
+        entry[0] += int(np.count_nonzero(b.weights.to_dense()))
         entry[1].update((src, off + int(i)) for i in cols)
-        assert entry[2] == b.encoding
+        assert entry[2] == b.storage
         if b.source in placed.groups:
             fan_out.setdefault(where[b.source], set()).add(core)
             routes.add((b.source, core))
@@ -214,18 +217,18 @@ def recount(original: Program, placed: Program, t: TargetSpec) -> None:
     assert all(0 <= k < topo.cores_per_chip for _, k in neurons)
     # every synapse exactly once: the blocks tile each original matrix without overlap
     for b in original.synapses:
-        rebuilt = np.zeros_like(b.weights)
-        covered = np.zeros(b.weights.shape, np.int32)
+        rebuilt = np.zeros_like(b.weights.to_dense())
+        covered = np.zeros(b.weights.to_dense().shape, np.int32)
         for p in placed.synapses:
             m = SPLIT.match(p.name)
             if (m.group(1) if m else p.name) != b.name:
                 continue
             t0 = placed.placement[p.target]["start"]
             s0 = placed.placement[p.source]["start"] if p.source in placed.placement else 0
-            h, w = p.weights.shape
-            rebuilt[t0:t0 + h, s0:s0 + w] += p.weights
-            covered[t0:t0 + h, s0:s0 + w] += p.weights != 0
-        assert np.array_equal(rebuilt, b.weights), b.name
+            h, w = p.weights.to_dense().shape
+            rebuilt[t0:t0 + h, s0:s0 + w] += p.weights.to_dense()
+            covered[t0:t0 + h, s0:s0 + w] += p.weights.to_dense() != 0
+        assert np.array_equal(rebuilt, b.weights.to_dense()), b.name
         assert covered.max(initial=0) <= 1
     # every route joins its source's core to its destination core, X first then Y
     mx, my = topo.core_mesh
@@ -253,7 +256,7 @@ def infeasible(program: Program, t: TargetSpec) -> bool:
     mem: dict = {}
     per_bit = min(b for b in (c.dense_weight_bits, c.sparse_entry_bits) if b)
     for b in program.synapses:
-        nz = np.asarray(b.weights) != 0
+        nz = b.weights.to_dense() != 0
         rows = fan.setdefault(b.target, {})
         for i in range(nz.shape[0]):
             rows.setdefault(i, set()).update((b.source, int(j)) for j in np.flatnonzero(nz[i]))

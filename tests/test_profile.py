@@ -25,6 +25,9 @@ from neurocc.compiler.pipeline import compile_graph
 from neurocc.ir import InputPort, NeuronGroup, OutputPort, Program, SynapseBlock, load, save_program
 from neurocc.simulators import profile as P
 from neurocc.simulators.emulator import Emulator
+from neurocc.backends import get_target as _get_target  # noqa: E402
+
+LOIHI2 = _get_target("loihi2")
 from cli_helpers import assert_user_error, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nir-paper"
@@ -76,7 +79,7 @@ def hand_run() -> tuple[np.ndarray, types.SimpleNamespace]:
 def test_counts_on_a_hand_run_match_the_hand_count():
     x, result = hand_run()
     t = target()
-    prof = P.profile(hand_program(), result, x, t.formats)
+    prof = P.profile(hand_program(), result, x, t)
     a, b = prof.groups["A"], prof.groups["B"]
     assert (a.spikes, b.spikes) == (3, 1)
     assert (a.synops, b.synops) == (5, 4)                  # charged to the target group
@@ -163,7 +166,7 @@ def test_the_emulator_agrees_with_the_hand_network():
     program = hand_program()
     x, _ = hand_run()
     x[3, 1] = [1, 0, 1]
-    result = Emulator(program, tuple(program.groups)).run(x)
+    result = Emulator(program, LOIHI2, tuple(program.groups)).run(x)
     prof = P.profile(program, result, x)
     events = {k: int(v.sum()) for k, v in result.counters["synaptic_events"].items()}
     assert prof.groups["A"].synops == events["in->A"] == 3 + 2 + 3
@@ -184,7 +187,7 @@ def test_hops_on_a_partitioned_and_placed_program():
     from neurocc.compiler.partition import partition
     from neurocc.compiler.place_route import place_and_route
 
-    tiny = dataclasses.replace(target(), cores=P.CoreLimits(
+    tiny = target().replace(cores=P.CoreLimits(
         max_neurons=1, synapse_memory_bits=0, dense_weight_bits=8, sparse_entry_bits=24,
         max_fan_in=0, max_fan_out=0, routing_entries=0),
         topology=P.Topology(cores_per_chip=4, core_mesh=(2, 2), max_chips=1, chip_mesh=(1, 1)))
@@ -195,8 +198,8 @@ def test_hops_on_a_partitioned_and_placed_program():
     (a0, a1), (b0, b1) = slices["A"], slices["B"]
     x = np.zeros((4, 2, 3), np.int8)
     x[:, :, [0, 2]] = 1
-    result = Emulator(placed, tuple(placed.groups)).run(x)
-    prof = P.profile(placed, result, x, tiny.formats, tiny.topology)
+    result = Emulator(placed, LOIHI2, tuple(placed.groups)).run(x)
+    prof = P.profile(placed, result, x, tiny, tiny.topology)
 
     def xy(g: str) -> tuple[int, int]:
         core = placed.placement[g]["core"]
@@ -310,14 +313,14 @@ def test_the_loihi2_target_carries_no_per_op_constants():
 def braille():
     program = compile_graph(load(BRAILLE), target(), 1e-4)
     x = (np.random.default_rng(0).random((100, 4, 12)) < 0.1).astype(np.int8)
-    result = Emulator(program, tuple(program.groups)).run(x)
+    result = Emulator(program, LOIHI2, tuple(program.groups)).run(x)
     return program, x, result
 
 
 def test_braille_synaptic_ops_equal_the_emulators_synaptic_events():
     program, x, result = braille()
     t = target()
-    prof = P.profile(program, result, x, t.formats, t.topology)
+    prof = P.profile(program, result, x, t, t.topology)
     events = sum(int(v.sum()) for v in result.counters["synaptic_events"].values())
     assert events > 0 and prof.network.synops == events
     for layer in prof.layers.values():
@@ -504,7 +507,7 @@ def test_the_report_opens_in_chromium_without_console_errors(capsys, artifact, t
 def test_a_sparse_block_stores_its_non_zero_weights_with_their_index():
     x, result = hand_run()
     program = hand_program()
-    program.synapses[0].encoding = "sparse"          # in->A: 3 non-zero of 6, 3 sources
+    program.synapses[0].storage = "sparse"          # in->A: 3 non-zero of 6, 3 sources
     net = P.profile(program, result, x).network
     assert net.weight_bits == 3 * (8 + 2) + 4 * 8    # index of 3 sources: 2 bits
     cores = P.CoreLimits(max_neurons=0, synapse_memory_bits=0, dense_weight_bits=8,
@@ -547,8 +550,8 @@ def test_the_emulators_membrane_update_counter_equals_the_count_from_v_traces():
         g.params["vth"] = np.array(1, np.int32)
         g.params["dv"] = np.array(1000, np.int32)
     x = (np.random.default_rng(3).random((40, 3, 3)) < 0.3).astype(np.int8)
-    counted = Emulator(program, counters=("membrane_updates",)).run(x)
-    traced = Emulator(program, record=tuple(program.groups)).run(x)
+    counted = Emulator(program, LOIHI2, counters=("membrane_updates",)).run(x)
+    traced = Emulator(program, LOIHI2, record=tuple(program.groups)).run(x)
     for name, g in program.groups.items():
         v = traced.traces[name]["v"]
         prev = np.concatenate([np.zeros((1,) + v.shape[1:], v.dtype), v[:-1]])
@@ -556,5 +559,5 @@ def test_the_emulators_membrane_update_counter_equals_the_count_from_v_traces():
         by_hand[0] = True
         assert traced.spikes[name].any() and not by_hand.all()
         assert np.array_equal(counted.counters["membrane_updates"][name], by_hand.sum(axis=-1))
-    prof = P.profile(program, counted, x, target().formats)
+    prof = P.profile(program, counted, x, target())
     assert not any("membrane-update" in n for n in prof.notes)

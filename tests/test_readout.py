@@ -30,6 +30,9 @@ from neurocc.compiler.pipeline import compile_graph  # noqa: E402
 from neurocc.ir.target import CoreLimits  # noqa: E402
 from neurocc.simulators.emulator import Emulator  # noqa: E402
 from neurocc.simulators.reference import ReferenceSimulator  # noqa: E402
+from neurocc.backends import get_target as _get_target  # noqa: E402
+
+LOIHI2 = _get_target("loihi2")
 
 from cli_helpers import assert_user_error, run_cli  # noqa: E402
 
@@ -71,7 +74,7 @@ def spikes(steps: int, batch: int, n: int, rate: float, seed: int = 1) -> np.nda
 
 
 def aligned(program: ir.Program, emu_out: np.ndarray, ref_out: np.ndarray) -> tuple:
-    d = program.semantics["output_latency_steps"]["output"]
+    d = program.output_latency["output"]
     port = program.outputs[0]
     return port.to_float(emu_out)[d:], np.asarray(ref_out, np.float64)[:len(ref_out) - d]
 
@@ -92,7 +95,7 @@ def test_readout_voltage_equals_the_float_models(kind):
     assert program.readout_groups == ("ro",)
     assert int(program.groups["ro"].params["vth"]) == (1 << 17) - 1     # never reached
     x = spikes(150, 6, 12, 0.3)
-    emu = Emulator(program).run(x)
+    emu = Emulator(program, LOIHI2).run(x)
     assert emu.outputs["output"].dtype == np.int32 and emu.outputs["output"].shape == (150, 6, 4)
     assert not emu.spikes["ro"].any() and emu.overflow_report() == []
     e, r = aligned(program, emu.outputs["output"], ReferenceSimulator(graph, DT).run(x).outputs["output"])
@@ -109,7 +112,7 @@ def test_readout_behind_a_spiking_layer_is_bit_exact_with_lava_and_agrees_with_f
     graph = two_layer(kind)
     program = compile_graph(graph, target(), DT)
     x = spikes(100, 16, 20, 0.2)
-    emu = Emulator(program, record=tuple(program.groups)).run(x)
+    emu = Emulator(program, LOIHI2, record=tuple(program.groups)).run(x)
     lava = run_on_lava(program, x, record=tuple(program.groups))
     assert np.array_equal(emu.outputs["output"], lava.outputs["output"])
     for g in program.groups:
@@ -133,7 +136,7 @@ def test_the_worst_case_input_never_saturates_a_readout():
     graph = direct("LI")
     graph.nodes["fc"] = ir.Affine(weight=np.abs(graph.nodes["fc"].weight), bias=np.full(4, 0.3))
     program = compile_graph(graph, target(), DT)
-    emu = Emulator(program, record=("ro",)).run(np.ones((300, 1, 12), bool))
+    emu = Emulator(program, LOIHI2, record=("ro",)).run(np.ones((300, 1, 12), bool))
     assert emu.overflow_report() == [] and not emu.spikes["ro"].any()
     v = emu.traces["ro"]["v"]
     assert (1 << 20) < v.max() <= (1 << 21) * 1.01                    # near the reach, not over
@@ -142,13 +145,13 @@ def test_the_worst_case_input_never_saturates_a_readout():
 
 def test_a_partitioned_readout_reads_the_same_voltage():
     graph = two_layer("CubaLI")
-    whole = compile_graph(graph, dataclasses.replace(target(), cores=None, topology=None), DT)
-    tiny = dataclasses.replace(target(), cores=dataclasses.replace(target().cores, max_neurons=4))
+    whole = compile_graph(graph, target().replace(cores=None, topology=None), DT)
+    tiny = target().replace(cores=dataclasses.replace(target().cores, max_neurons=4))
     split = compile_graph(graph, tiny, DT)
     (port,) = split.outputs
     assert port.kind == "voltage" and len(port.parts) == 2 and port.scale == whole.outputs[0].scale
     x = spikes(60, 3, 20, 0.2)
-    assert np.array_equal(Emulator(whole).run(x).outputs["output"], Emulator(split).run(x).outputs["output"])
+    assert np.array_equal(Emulator(whole, LOIHI2).run(x).outputs["output"], Emulator(split, LOIHI2).run(x).outputs["output"])
 
 
 def test_a_readout_that_feeds_a_layer_is_refused():
@@ -181,7 +184,7 @@ def test_readout_artifact_and_command_line(capsys, tmp_path):
     assert "output (voltage)" in out
     with np.load(tmp_path / "r.npz") as z:
         v, v_float = z["output.output"], z["output_float.output"]
-    assert v.dtype == np.int32 and np.array_equal(v, Emulator(program).run(x).outputs["output"])
+    assert v.dtype == np.int32 and np.array_equal(v, Emulator(program, LOIHI2).run(x).outputs["output"])
     assert np.allclose(v_float, v / port.scale, rtol=1e-6)
     code, out, err = run_cli(capsys, "verify", art, "--input", tmp_path / "x.npy", "--against",
                              "reference", "--json", tmp_path / "v.json")

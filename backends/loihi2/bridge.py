@@ -67,8 +67,8 @@ def program_to_net(program: Program, inputs: dict[str, np.ndarray]) -> tuple[dic
         pops[g.name] = pop
     conns = []
     for b in program.synapses:
-        w = np.asarray(b.weights)
-        r, c = np.nonzero(w)
+        chunks = list(b.weights.chunks()) or [(np.zeros(0, np.int64),) * 3]
+        r, c, vals = (np.concatenate(parts) for parts in zip(*chunks))
         n_t = program.groups[b.target].size
         if b.source in pops:
             n_s, base, n_cols = program.groups[b.source].size, 0, program.groups[b.source].size * batch
@@ -76,7 +76,7 @@ def program_to_net(program: Program, inputs: dict[str, np.ndarray]) -> tuple[dic
             n_s, base, n_cols = program.port(b.source).size, offset[b.source], total_in
         rr = np.concatenate([r + k * n_t for k in range(batch)])
         cc = np.concatenate([c + base + k * n_s for k in range(batch)])
-        vv = np.tile(w[r, c], batch)
+        vv = np.tile(vals, batch)
         conns.append({"source": b.source if b.source in pops else "input", "target": b.target,
                       "weights": _csr(rr, cc, vv, (n_t * batch, n_cols)), "sparse": True,
                       "weight_exp": int(b.weight_exp), "num_weight_bits": int(b.num_weight_bits),

@@ -9,13 +9,14 @@ import tomllib
 from pathlib import Path
 
 from neurocc.ir.errors import TargetSpecError
-from neurocc.ir.target import TargetSpec, load_target
+from neurocc.ir.target import ChipTarget, load_target
 
 SPEC_PATH = Path(__file__).with_name("spinnaker2.toml")
 
 
-def target() -> TargetSpec:
-    return load_target(SPEC_PATH)
+def target() -> ChipTarget:
+    """Capacities only (no arithmetic yet): `neurocc fit` partitions against them."""
+    return ChipTarget(load_target(SPEC_PATH))
 
 
 def routing_entries_per_chip() -> int:

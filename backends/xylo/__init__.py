@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from neurocc.ir.errors import TargetSpecError
-from neurocc.ir.target import TargetSpec, load_target
+from neurocc.ir.target import ChipTarget, load_target
 
 SPEC_PATH = Path(__file__).with_name("xylo_audio2.toml")
 
 
-def target() -> TargetSpec:
-    return load_target(SPEC_PATH)
+def target() -> ChipTarget:
+    """Capacities only (no arithmetic yet): `neurocc fit` partitions against them."""
+    return ChipTarget(load_target(SPEC_PATH))
 
 
 def limits() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocc import ir
+from neurocc.backends import get_target
 from neurocc.compiler import demo
 from neurocc.simulators import emulator, reference
 
@@ -34,13 +35,13 @@ def export(out: Path) -> None:
 def accuracy(artifact: Path) -> None:
     program = ir.load_program(artifact)
     graph = ir.load(artifact / "source.nir")
-    dt = float(program.semantics["dt"])
+    dt = program.dt
     x, y = demo.load_test_set()
-    latency = program.semantics["output_latency_steps"]["output"]
+    latency = program.output_latency["output"]
     float_out = reference.run(graph, x.astype(np.float32), dt).outputs["output"]
     # the chip answers `latency` steps later: pad with silence, read from `latency` on
     padded = np.concatenate([x, np.zeros((latency,) + x.shape[1:], x.dtype)])
-    chip_out = emulator.run(program, padded).outputs["output"][latency:]
+    chip_out = emulator.run(program, get_target(program.target), padded).outputs["output"][latency:]
     f, c = demo.accuracy(float_out, y), demo.accuracy(chip_out, y)
     n = len(y)
     print(f"digits test set ({n} images, {x.shape[0]} steps each; emulator aligned by {latency} steps)")

@@ -17,24 +17,21 @@ reproduce that.
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
 from neurocc.ir import Graph, UnsupportedNodeError, nodes as N
 
 BIAS = "<bias>"
+#: every neuron kind a target may lower (its rules say which it does: ``rules.kinds``)
 NEURON_KINDS = ("LIF", "CubaLIF", "IF")
-#: non-spiking neurons whose voltage the chip reads out (a CUBA-LIF that never reaches its
-#: threshold): allowed where only Output nodes read them, as a trained network's readout layer
+#: non-spiking neurons whose voltage a chip may read out: allowed where only Output nodes
+#: read them, as a trained network's readout layer (``rules.readout_kinds``)
 READOUT_KINDS = ("LI", "CubaLI")
 LINEAR_KINDS = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
                 "Scale", "Identity")
-WHY_NOT = {
-    "I": "an integrator without leak grows without bound, so no fixed voltage scale keeps it "
-         "inside Loihi 2's 24-bit membrane (an LI readout, with a leak, is lowered)",
-    "Threshold": "a stateless threshold has no Loihi 2 neuron model (use an IF neuron)",
-    "Delay": "axonal delays on their own are not lowered yet (synaptic delays are)",
-}
 
 
 @dataclasses.dataclass
@@ -115,24 +112,37 @@ def _pool(node: N.Node, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray
     return y / (ks[0] * ks[1]) if node.kind == "AvgPool2d" else y
 
 
-def lower_synapses(graph: Graph) -> Lowered:
-    """Compose every synapse chain into (source, target) matrices and biases."""
+#: the rules a structure-only lowering uses (``neurocc fit`` on a chip neurocc cannot
+#: quantize for): every kind a target may lower
+ANY_TARGET = SimpleNamespace(chip="a chip", kinds=NEURON_KINDS + READOUT_KINDS,
+                             readout_kinds=READOUT_KINDS, why_not={})
+
+
+def lower_synapses(graph: Graph, rules: Any = ANY_TARGET) -> Lowered:
+    """Compose every synapse chain into (source, target) matrices and biases.
+
+    `rules`: the target's quantize rules, for the neuron kinds it lowers (``kinds``,
+    ``readout_kinds``), why it lowers no other (``why_not``) and its name (``chip``).
+    """
+    chip = rules.chip
+    readout_kinds = tuple(rules.readout_kinds)
+    neuron_kinds = tuple(k for k in rules.kinds if k not in readout_kinds)
     shapes, rec = graph.shapes, graph.recurrent_edges
     size = {n: int(np.prod(shapes[n].output)) for n in graph.nodes}
     for name in graph.order:
         kind = graph.nodes[name].kind
-        if kind not in NEURON_KINDS + READOUT_KINDS + LINEAR_KINDS + ("Input", "Output"):
-            reason = WHY_NOT.get(kind, "no Loihi 2 lowering exists for it")
+        if kind not in neuron_kinds + readout_kinds + LINEAR_KINDS + ("Input", "Output"):
+            reason = rules.why_not.get(kind, f"no {chip} lowering exists for it")
             raise UnsupportedNodeError(
-                f"node '{name}' ({kind}) cannot be lowered to Loihi 2: {reason}. Loihi 2 lowers "
-                f"{', '.join(NEURON_KINDS)} neurons, {', '.join(READOUT_KINDS)} readouts (read by "
+                f"node '{name}' ({kind}) cannot be lowered to {chip}: {reason}. {chip} lowers "
+                f"{', '.join(neuron_kinds)} neurons, {', '.join(readout_kinds)} readouts (read by "
                 f"Output nodes) and {', '.join(LINEAR_KINDS)} synapses.")
-        if kind in READOUT_KINDS:
+        if kind in readout_kinds:
             readers = [s for s in graph.successors(name) if graph.nodes[s].kind != "Output"]
             if readers:
                 raise UnsupportedNodeError(
                     f"node '{name}' ({kind}) feeds {readers}: a non-spiking neuron's voltage can "
-                    "only be read out on Loihi 2 (by an Output node), since its neurons talk to "
+                    f"only be read out on {chip} (by an Output node), since its neurons talk to "
                     "others only by spikes. Make it the last layer, or use a spiking neuron "
                     "(LIF, CubaLIF) where other layers read it.")
     # contrib[node] = {(source, hops): matrix} for the OUTPUT of linear nodes
@@ -144,12 +154,12 @@ def lower_synapses(graph: Graph) -> Lowered:
         for p in graph.predecessors(name):
             hop = 1 if (p, name) in rec else 0
             kind = graph.nodes[p].kind
-            if kind in NEURON_KINDS + READOUT_KINDS or kind == "Input":
+            if kind in neuron_kinds + readout_kinds or kind == "Input":
                 parts = {(p, 0): np.eye(size[p])}
             else:
                 if p not in contrib:
                     raise UnsupportedNodeError(
-                        f"synapse node '{p}' sits on a cycle with no neuron; Loihi 2 needs a "
+                        f"synapse node '{p}' sits on a cycle with no neuron; {chip} needs a "
                         "neuron on every recurrent loop")
                 parts = contrib[p]
             for (src, h), m in parts.items():
@@ -169,15 +179,15 @@ def lower_synapses(graph: Graph) -> Lowered:
             contrib[name] = terms
     for name in graph.order:
         node = graph.nodes[name]
-        if node.kind in NEURON_KINDS + READOUT_KINDS:
+        if node.kind in neuron_kinds + readout_kinds:
             lowered.groups.append(name)
             lowered.incoming[name] = [Contribution(s, h, m) for (s, h), m in sorted(gathered(name).items())
                                       if np.any(m) or s != BIAS]
         elif node.kind == "Output":
             preds = graph.predecessors(name)
-            if len(preds) != 1 or graph.nodes[preds[0]].kind not in NEURON_KINDS + READOUT_KINDS:
+            if len(preds) != 1 or graph.nodes[preds[0]].kind not in neuron_kinds + readout_kinds:
                 raise UnsupportedNodeError(
-                    f"Output '{name}' must be fed by exactly one neuron node on Loihi 2 (it is fed "
+                    f"Output '{name}' must be fed by exactly one neuron node on {chip} (it is fed "
                     f"by {preds}); the chip reports a neuron's spikes, or an LI readout's voltage")
             lowered.outputs[name] = preds[0]
     return lowered
