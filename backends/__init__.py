@@ -10,6 +10,7 @@ only a TOML file passed by path (``get_target("mychip.toml")``).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 from pathlib import Path
@@ -40,7 +41,16 @@ def _shipped_path(name: str) -> Path:
 
 def from_spec(spec: TargetSpec) -> ChipTarget:
     """The target for a loaded spec: its arithmetic's code over its data, or (no
-    ``arithmetic``) the capacities alone, which ``neurocc fit`` can still use."""
+    ``arithmetic``) the capacities alone, which ``neurocc fit`` can still use.
+
+    A file that gives [formats] but no ``arithmetic`` names it through its neuron models
+    (``loihi2.cuba_lif`` is Loihi 2's): files written before the field existed still work.
+    """
+    if spec.arithmetic is None and spec.formats is not None:
+        named = [m.split(".", 1)[0] for m in spec.neuron_models if "." in m]
+        known = [a for a in dict.fromkeys(named) if a in ARITHMETICS]
+        if known:
+            spec = dataclasses.replace(spec, arithmetic=known[0])
     if spec.arithmetic is None:
         return ChipTarget(spec)
     if spec.arithmetic not in ARITHMETICS:

@@ -24,7 +24,7 @@ import numpy as np
 from neurocc.ir import NeuroccError
 from neurocc.ir.target import LayerMemory, LayerWords, TargetSpec
 
-from .lower import NEURON_KINDS, READOUT_KINDS
+from .passes.lower import NEURON_KINDS, READOUT_KINDS
 
 WEIGHT_KINDS = ("Conv1d", "Conv2d", "Affine", "Linear")
 #: every neuron layer takes a core, a readout too (capacity only: fit does not check the

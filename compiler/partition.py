@@ -149,7 +149,7 @@ class Structure:
         residual blocks), so this is an estimate from below of synapse memory.
         """
         from .layer_cores import layer_shapes
-        from .lower import BIAS, lower_synapses
+        from .passes.lower import BIAS, lower_synapses
 
         lowered = lower_synapses(graph)
         size = lambda n: int(np.prod(graph.shapes[n].output))  # noqa: E731

@@ -41,13 +41,13 @@ LOIHI2 = _get_target("loihi2")
 
 FIX = Path(__file__).parent / "fixtures" / "nir-paper"
 LOIHI2 = loihi2.target()
-UNPLACED = dataclasses.replace(LOIHI2, cores=None, topology=None)
+UNPLACED = LOIHI2.replace(cores=None, topology=None)
 
 
 def target(topology: Topology | None = None, **limits: int) -> TargetSpec:
     base = dict(max_neurons=0, synapse_memory_bits=0, dense_weight_bits=8, sparse_entry_bits=24,
                 max_fan_in=0, max_fan_out=0, routing_entries=0)
-    return dataclasses.replace(LOIHI2, cores=CoreLimits(**(base | limits)),
+    return LOIHI2.replace(cores=CoreLimits(**(base | limits)),
                                topology=topology or Topology(4, (2, 2), 16, (4, 4)))
 
 

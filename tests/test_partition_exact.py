@@ -60,7 +60,7 @@ def test_partitioned_braille_is_bit_identical_on_emulator_and_lava(name: str) ->
 def test_a_neuron_whose_fan_in_exceeds_a_core_is_a_capacity_error() -> None:
     graph = ir.load(FIX / "braille_noDelay_bias_zero.nir")
     program = quantize(graph, loihi2.target(), dt=1e-4)
-    narrow = dataclasses.replace(TINY, cores=limits(max_fan_in=5))
+    narrow = TINY.replace(cores=limits(max_fan_in=5))
     with pytest.raises(ir.CapacityError) as err:
         partition(program, narrow, PartitionOptions())
     assert "fan" in str(err.value).lower() and "lif1.lif" in str(err.value)

@@ -19,7 +19,7 @@ import pytest
 from neurocc.backends import TARGETS, loihi2, speck, spinnaker2, xylo
 from neurocc.compiler.cli import main
 from neurocc.ir.errors import TargetSpecError
-from neurocc.ir.target import load_target
+from neurocc.backends import load_target
 from cli_helpers import assert_user_error, run_cli
 
 BRAILLE = Path(__file__).parent / "fixtures" / "nir-paper" / "braille_noDelay_bias_zero.nir"
