@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocc.ir import Graph, QuantizationError
+from neurocc.ir import Graph, QuantizationError, dynamics
 from .reference import ReferenceSimulator
 
 
@@ -23,19 +23,22 @@ def calibrate(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray], dt: floa
               percentile: float = 100.0) -> dict[str, float]:
     """Peak synaptic current per neuron node, in units of (threshold - reset).
 
-    CubaLIF: the current's contribution to v per step, ``(dt/tau_mem) r i``.
+    CubaLIF: the current's contribution to v per step, ``a_mem r i`` (forward Euler,
+    ``a_mem = dt/tau_mem`` from ``ir.dynamics``, as the reference and the quantizer).
     LIF and IF (no current state): the membrane itself bounds what one step adds.
     """
     if not 0 < percentile <= 100:
         raise QuantizationError(f"calibration percentile must be in (0, 100], got {percentile}")
     neurons = [n for n, node in graph.nodes.items() if node.kind in ("LIF", "CubaLIF", "IF")]
-    result = ReferenceSimulator(graph, dt, record=neurons, dtype="float64").run(inputs)
+    sim = ReferenceSimulator(graph, dt, record=neurons, dtype="float64")
+    result = sim.run(inputs)
     peaks = {}
     for n in neurons:
         node = graph.nodes[n]
         theta = np.asarray(node.v_threshold, np.float64) - node.reset_value()
         if node.kind == "CubaLIF":
-            current = result.traces[n]["i"] * (dt / np.asarray(node.tau_mem)) * np.asarray(node.r)
+            a_mem = dynamics.factors(node, sim.options.dt).a_mem
+            current = result.traces[n]["i"] * a_mem * np.asarray(node.r)
         else:
             current = result.traces[n]["v"]
         peaks[n] = float(np.percentile(np.abs(current) / theta, percentile))

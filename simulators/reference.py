@@ -6,9 +6,10 @@ compares chips and emulators against, so its semantics are stated here once
 and recorded in every result:
 
 * **Time.** Continuous-time NIR neurons are discretized with a step ``dt``
-  (seconds). ``euler``: forward Euler, what snnTorch and Norse compute.
-  ``exact``: the exponential integrator, exact for input held constant over
-  a step (zero-order hold).
+  (seconds) by ``ir.dynamics`` (the factors the quantizer uses too).
+  ``euler``: forward Euler, what snnTorch and Norse compute. ``exact``: the
+  exponential integrator, exact for input held constant over a step
+  (zero-order hold).
 * **CubaLIF/CubaLI order.** The synaptic current is updated first and the new
   current drives the membrane in the same step (snnTorch, Lava; REFERENCE 1.8).
 * **Threshold.** ``v > v_threshold`` (NIR spec; ``>=`` on request).
@@ -16,7 +17,7 @@ and recorded in every result:
   #129); ``subtract``: ``v <- v - v_threshold`` on request.
 * **Recurrence.** An edge that closes a cycle carries its source's value of
   the previous step (zero at the first step); see ``ir.graph``.
-* **Delay.** ``round(delay / dt)`` whole steps.
+* **Delay.** ``round(delay / dt)`` whole steps (``ir.dynamics.delay_steps``).
 * Edges into one node are summed; a synapse adds no delay.
 
 Float32 by default; float64 on request, enabled only while this simulator
@@ -32,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neurocc.ir import Graph, SimulationError, nodes as N
+from neurocc.ir import Graph, SimulationError, dynamics, nodes as N
 from neurocc.ir.inputs import check_inputs, resolve_dt
 
 RECURRENCE_RULE = ("an edge that closes a cycle (depth-first from the inputs, names in order) "
@@ -90,55 +91,27 @@ def _after_spike(v: jax.Array, s: jax.Array, p: dict, opts: Options) -> jax.Arra
     return jnp.where(s, p["v_reset"], v)
 
 
-def _decays(tau: np.ndarray, opts: Options) -> np.ndarray:
-    """Fraction of the distance to rest covered in one step."""
-    x = opts.dt / np.asarray(tau, np.float64)
-    return -np.expm1(-x) if opts.integrator == "exact" else x
+def _threshold_reset(node: N.Node) -> dict[str, np.ndarray]:
+    if not node.spiking:
+        return {}
+    return {"v_threshold": np.asarray(node.v_threshold), "v_reset": node.reset_value()}
 
 
-def _prep_leaky(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
-    """LIF / LI:  v' = v + a (v_leak - v + r x),  a = dt/tau (Euler) or 1 - exp(-dt/tau)."""
-    a = _decays(node.tau, opts)
-    p = {"keep": 1.0 - a, "leak": a * node.v_leak, "gain": a * node.r}
-    if node.spiking:
-        p |= {"v_threshold": np.asarray(node.v_threshold), "v_reset": node.reset_value()}
-    return p
+def _prep_membrane(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
+    """LIF / LI / IF / I:  v' = keep v + leak + gain x  (factors from ``ir.dynamics``)."""
+    f = dynamics.factors(node, opts.dt, opts.integrator)
+    return {"keep": f.v_keep, "leak": f.v_rest, "gain": f.x_to_v} | _threshold_reset(node)
 
 
 def _prep_cuba(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
     """CubaLIF / CubaLI: current first, then the membrane sees the new current.
 
-    Euler:  i' = (1-a_s) i + a_s w_in x;      v' = (1-a_m) v + a_m v_leak + a_m r i'.
-    Exact (x held over the step, tau_syn != tau_mem; the equal case is the limit):
-        i' = e_s i + (1-e_s) w_in x
-        v' = e_m v + (1-e_m) v_leak + r K i + r w_in x (1 - e_m - K),
-        K  = tau_s/(tau_s - tau_m) (e_s - e_m)   [-> (dt/tau_m) e_m when equal].
+    i' = i_keep i + i_gain x;  v' = keep v + leak + i_to_v i + x_to_v x  (factors from
+    ``ir.dynamics``, Euler or exact).
     """
-    ts, tm = np.asarray(node.tau_syn, np.float64), np.asarray(node.tau_mem, np.float64)
-    r, w_in, v_leak = np.asarray(node.r), node.input_weight(), np.asarray(node.v_leak)
-    if opts.integrator == "exact":
-        e_s, e_m = np.exp(-opts.dt / ts), np.exp(-opts.dt / tm)
-        same = np.isclose(ts, tm, rtol=1e-9)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.where(same, opts.dt / tm * e_m, ts / np.where(same, 1.0, ts - tm) * (e_s - e_m))
-        p = {"i_keep": e_s, "i_gain": (1 - e_s) * w_in, "keep": e_m, "leak": (1 - e_m) * v_leak,
-             "i_to_v": r * k, "x_to_v": r * w_in * (1 - e_m - k)}
-    else:
-        a_s, a_m = opts.dt / ts, opts.dt / tm
-        p = {"i_keep": 1 - a_s, "i_gain": a_s * w_in, "keep": 1 - a_m, "leak": a_m * v_leak,
-             "i_to_v": a_m * r * (1 - a_s), "x_to_v": a_m * r * a_s * w_in}
-    if node.spiking:
-        p |= {"v_threshold": np.asarray(node.v_threshold), "v_reset": node.reset_value()}
-    return p
-
-
-def _prep_integrator(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
-    """IF / I:  v' = v + dt r x  (exact for input held over the step)."""
-    p = {"keep": np.ones_like(np.asarray(node.r, np.float64)), "leak": np.zeros_like(node.r),
-         "gain": opts.dt * np.asarray(node.r, np.float64)}
-    if node.spiking:
-        p |= {"v_threshold": np.asarray(node.v_threshold), "v_reset": node.reset_value()}
-    return p
+    f = dynamics.factors(node, opts.dt, opts.integrator)
+    return {"i_keep": f.i_keep, "i_gain": f.i_in, "keep": f.v_keep, "leak": f.v_rest,
+            "i_to_v": f.i_to_v, "x_to_v": f.x_to_v} | _threshold_reset(node)
 
 
 def _membrane_rule(prepare: Callable, spiking: bool) -> Rule:
@@ -206,7 +179,7 @@ def _pool(p: dict, x: jax.Array) -> jax.Array:
 
 
 def _prep_delay(node: N.Node, shapes: Any, opts: Options) -> dict[str, np.ndarray]:
-    steps = np.rint(np.asarray(node.delay, np.float64) / opts.dt).astype(np.int32)
+    steps = dynamics.delay_steps(node, opts.dt)
     return {"steps": steps, "depth": np.asarray(int(steps.max(initial=0)) + 1)}
 
 
@@ -243,10 +216,10 @@ STEP_RULES.update({
     "SumPool2d": Rule(_prep_pool, _no_state, lambda p, s, x, o: ((), _pool(p, x), {})),
     "AvgPool2d": Rule(_prep_pool, _no_state, lambda p, s, x, o: ((), _pool(p, x), {})),
     "Delay": _delay_rule(),
-    "LIF": _membrane_rule(_prep_leaky, spiking=True),
-    "LI": _membrane_rule(_prep_leaky, spiking=False),
-    "IF": _membrane_rule(_prep_integrator, spiking=True),
-    "I": _membrane_rule(_prep_integrator, spiking=False),
+    "LIF": _membrane_rule(_prep_membrane, spiking=True),
+    "LI": _membrane_rule(_prep_membrane, spiking=False),
+    "IF": _membrane_rule(_prep_membrane, spiking=True),
+    "I": _membrane_rule(_prep_membrane, spiking=False),
     "CubaLIF": _cuba_rule(spiking=True),
     "CubaLI": _cuba_rule(spiking=False),
 })
@@ -382,12 +355,6 @@ def _check_inputs(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray]) -> d
 def _stability_warnings(graph: Graph, opts: Options) -> list[str]:
     if opts.integrator != "euler":
         return []
-    out = []
-    for name, node in graph.nodes.items():
-        for field in ("tau", "tau_mem", "tau_syn"):
-            tau = getattr(node, field, None)
-            if tau is not None and np.min(tau) < opts.dt:
-                out.append(f"{node.kind} '{name}': dt = {opts.dt:g} s exceeds {field} = "
-                           f"{float(np.min(tau)):g} s; forward Euler overshoots (dt/tau = "
-                           f"{opts.dt / float(np.min(tau)):.2f} > 1). Check dt, or use --integrator exact")
-    return out
+    return [f"{o.kind} '{o.node}': dt = {opts.dt:g} s exceeds {o.field} = {o.tau:g} s; forward Euler "
+            f"overshoots (dt/tau = {o.ratio:.2f} > 1). Check dt, or use --integrator exact"
+            for o in dynamics.overshoots(graph, opts.dt)]
