@@ -579,7 +579,7 @@ def _add_targets_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_targets(args: argparse.Namespace) -> int:
     from neurocc.backends import TARGETS
-    from neurocc.ir.target import load_target
+    from neurocc.backends import load_target
 
     if args.json is not None:
         _check_writable_dir(args.json)
