@@ -2,9 +2,9 @@
 
 Two questions, asked of one compiled artifact:
 
-1. **Does the emulator compute what the chip computes?** Compared with Lava's
-   fixed-point Loihi 2 models (the vendor's bit-accurate ground truth), every
-   group's spikes, current ``u`` and voltage ``v`` must be equal at every step,
+1. **Does the emulator compute what the chip computes?** Compared with the
+   target's oracle (the vendor's bit-accurate simulator), every group's spikes
+   and recorded state (its kernel's fields) must be equal at every step,
    sample and neuron. Anything else is a bug; the first difference (earliest
    step) names where to look.
 2. **How close is the integer program to the float model it came from?**
@@ -42,7 +42,7 @@ class VerificationError(NeuroccError):
     """Inputs to a comparison that cannot be compared (too few steps, missing outputs)."""
 
 
-# --- emulator vs Lava: bit exactness ------------------------------------------
+# --- emulator vs the oracle: bit exactness -------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,7 +320,7 @@ def source_model(artifact: str | Path, program: Program) -> tuple[Path, list[str
         raise VerificationError(
             f"{path}: missing, so there is no float model to compare with; recompile with "
             "`neurocc compile MODEL ... -o DIR` (it copies the model in), or verify with "
-            "--against lava only")
+            "--against ORACLE only")
     warnings = []
     recorded = program.source_hash
     actual = file_hash(path)

@@ -9,7 +9,7 @@ On disk it is the artifact of DESIGN.md: a directory with ``manifest.json``
 ``program.npz`` (integer arrays only, read with ``allow_pickle=False``). The
 same Program always writes byte-identical files.
 
-Timing convention shared by the emulator and every backend (Loihi's): step
+Timing convention shared by the emulator and every backend: step
 ``k`` (0-based) of an input port carries row ``k`` of the input array; every
 synapse block delivers what it received at step ``k`` to its target at step
 ``k + 1 + delay``; a neuron group emits its spikes in the step it updates.

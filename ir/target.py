@@ -44,7 +44,7 @@ class Topology:
     chip_mesh: tuple[int, int]
     #: how a network meets the cores: "neuron_slices" (a layer is cut into slices that
     #: fill cores under [cores]) or "layer_per_core" (each whole layer takes one core,
-    #: under the per-core memory formulas of [layer_memory]; Speck / DYNAP-CNN)
+    #: under the per-core memory formulas of [layer_memory]; convolutional chips)
     mapping: str = "neuron_slices"
 
 
@@ -52,7 +52,7 @@ class Topology:
 class NetworkLimits:
     """What a whole network may hold on the target, however it is cut. 0 means no limit.
 
-    For chips whose neurons sit in fixed pools rather than only in cores (Xylo:
+    For chips whose neurons sit in fixed pools rather than only in cores (e.g.
     16 input channels, 1000 hidden and 8 output neurons, any connectivity
     between them). Checked before slicing (``partition.network_problems``).
     """
@@ -244,7 +244,7 @@ def load_target(path: str | Path) -> TargetSpec:
     arithmetic = data.get("arithmetic")
     if arithmetic is not None and not isinstance(arithmetic, str):
         raise TargetSpecError(f"{where}: field 'arithmetic' must be a string (the arithmetic "
-                              f"the chip reuses, e.g. \"loihi2\"), got {arithmetic!r}")
+                              f"the chip reuses, a package under backends/), got {arithmetic!r}")
     models = data.get("neuron_models")
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise TargetSpecError(f"{where}: field 'neuron_models' must be a list of strings")

@@ -6,7 +6,7 @@ driver hands its result to the quantize pass (passes never run simulators).
 The quantizer picks each group's integer threshold so that the 24-bit current
 holds the observed peak. A percentile below 100 clips rare outliers instead of
 shrinking every weight's resolution, but a current beyond the 24-bit range
-WRAPS on Loihi (it does not saturate), so the default is the maximum (100);
+WRAPS on some chips (it does not saturate), so the default is the maximum (100);
 measured on Braille, percentile 99.9 let u wrap 695 times in 256k steps.
 The float reference runs the samples; nothing here knows a chip.
 """

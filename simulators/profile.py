@@ -21,8 +21,8 @@ integer program rather than on a float model:
   that spiked (reset hides the change), with every neuron counted at step 0.
   The emulator counts them per step when asked (``counters=("membrane_updates",)``,
   what the command line does), else they come from recorded v traces; a group
-  with neither is counted as updated every step (what a Loihi neurocore does:
-  it visits every neuron every step) and a note says so;
+  with neither is counted as updated every step (what a time-stepped neurocore
+  does: it visits every neuron every step) and a note says so;
 * connection sparsity: zero weights / all weights over all blocks;
 * footprint: weights at their block's stored width (``num_weight_bits``; a sparse
   block stores its non-zero weights with their index), the
@@ -39,7 +39,7 @@ carrying its value, unit, basis, source and confidence. A target that
 publishes no per-op figures gets no estimate unless the user supplies
 constants (``constants_from_table``), and the estimate is labelled with
 where they came from. A chip that publishes only its measured system power
-(Xylo, Speck) gets, when asked, ``system_power x T``: labelled a system-power
+gets, when asked, ``system_power x T``: labelled a system-power
 estimate, and blind to this network's activity.
 """
 
@@ -390,7 +390,7 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
     if untraced:
         notes.append(f"no membrane-update count or v trace for {untraced}: every neuron counted "
                      "as updated every step "
-                     "(a Loihi neurocore visits every neuron each step)")
+                     "(a time-stepped neurocore visits every neuron each step)")
     layer_of = {g: str(program.placement.get(g, {}).get("slice_of") or g) for g in program.groups}
     core_of = {g: (int(p.get("chip", 0)), int(p["core"])) for g, p in program.placement.items()
                if g in program.groups and "core" in p}
@@ -553,7 +553,7 @@ class EnergyEstimate:
     """Per sample: by layer (dynamic) plus the static term; `available` False says why not."""
 
     available: bool
-    label: str                                  # whose constants, e.g. "loihi1 (Davies 2018)"
+    label: str                                  # whose constants, e.g. a named set and its source
     constants: dict[str, EnergyConstant]
     layers: dict[str, Energy]
     static: Energy

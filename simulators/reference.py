@@ -11,7 +11,8 @@ and recorded in every result:
   exponential integrator, exact for input held constant over a step
   (zero-order hold).
 * **CubaLIF/CubaLI order.** The synaptic current is updated first and the new
-  current drives the membrane in the same step (snnTorch, Lava; REFERENCE 1.8).
+  current drives the membrane in the same step (snnTorch and the vendor
+  simulators; REFERENCE 1.8).
 * **Threshold.** ``v > v_threshold`` (NIR spec; ``>=`` on request).
 * **Reset.** ``nir``: ``v <- v_reset`` (zero when the file has none, NIR PR
   #129); ``subtract``: ``v <- v - v_threshold`` on request.
@@ -274,7 +275,7 @@ class ReferenceSimulator:
             {"euler": "forward Euler", "exact": "exponential (zero-order hold)"}[o.integrator],
             "dtype": self.dtype, "threshold": f"v {o.threshold} v_threshold",
             "reset": {"nir": "v <- v_reset (0 when absent)", "subtract": "v <- v - v_threshold"}[o.reset],
-            "cuba_order": "current first; membrane uses the new current (snnTorch, Lava)",
+            "cuba_order": "current first; membrane uses the new current (as snnTorch)",
             "recurrence": RECURRENCE_RULE, "synaptic_latency_steps": 0,
         }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -306,3 +307,37 @@ def test_checker_catches_a_cycle_but_not_a_lazy_import(tmp_path):
     assert len(cycles) == 1, cycles
     assert "neurocc.compiler.a -> neurocc.compiler.b (compiler/a.py:1)" in cycles[0]
     assert "neurocc.compiler.c -> neurocc.compiler.a (compiler/c.py:1)" in cycles[0]
+
+
+# --- nothing outside backends/ knows a chip -----------------------------------------
+#: chip, vendor-simulator and neuron-model names that belong in backends/<chip>/ only
+#: (frameworks that export NIR, Sinabs and Rockpool among them, may be named anywhere)
+CHIP_NAMES = re.compile(r"loihi|cuba_lif|xylo|speck|spinnaker|dynap|\blava\b",
+                        re.IGNORECASE)
+#: the driver (its help text lists the registry's targets) and what it owns
+NAMES_ALLOWED = DRIVER
+
+
+def chip_name_mentions(root: Path) -> list[str]:
+    """'file:line: text' for each chip name in ir/, compiler/ (not the driver), simulators/."""
+    out = []
+    for path in python_files(root):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("backends/") or rel.startswith(NAMES_ALLOWED):
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if CHIP_NAMES.search(line):
+                out.append(f"{rel}:{i}: {line.strip()}")
+    return out
+
+
+def test_no_chip_name_outside_backends_and_the_driver():
+    found = chip_name_mentions(REPO)
+    assert not found, ("a chip's name outside backends/ means chip knowledge leaked out of "
+                       "its folder (DESIGN.md, the target axis):\n" + "\n".join(found))
+
+
+def test_the_name_check_sees_a_mention(tmp_path):
+    root = _tree(tmp_path, {"simulators/x.py": "# as Loihi 2 computes it\n",
+                            "backends/loihi2/y.py": "MODEL = 'loihi2.cuba_lif'\n"})
+    assert chip_name_mentions(root) == ["simulators/x.py:1: # as Loihi 2 computes it"]

@@ -33,7 +33,7 @@ class QuantizeOptions:
     """Options of the quantize pass (each target's rules read the ones they use).
 
     force: per neuron node, integers to use instead of the derived ones, e.g.
-        {"1": {"dv": 163, "vth": 25}} (the NIR paper's Loihi mapping).
+        {"1": {"dv": 163, "vth": 25}} (the NIR paper's mapping of one neuron).
     vth: the integer threshold all neurons share (None: the target's default).
     headroom: how many thresholds the integer current and voltage must hold.
     weight_blocks: synapse blocks per connection (2 doubles weight precision; 1 = plain).
