@@ -135,7 +135,7 @@ def plain_jax_peer(program: ir.Program, x: np.ndarray, repeats: int) -> float:
     source is its own target reads the previous step's spikes.
     """
     names = list(program.groups)
-    ws = {b.name: jnp.asarray(b.weights.T, jnp.int8) for b in program.synapses}
+    ws = {b.name: jnp.asarray(b.weights.to_dense().T, jnp.int8) for b in program.synapses}
     ths = {g: int(program.groups[g].params["vth"]) << 6 for g in names}
     batch = x.shape[1]
 
