@@ -47,7 +47,6 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write every row, with the full resource report, as JSON")
 
 
-
 def _print_fit(rows: list[dict[str, Any]], model: Path) -> None:
     from rich.table import Table
     from rich.text import Text

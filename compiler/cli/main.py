@@ -94,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
 def _report_user_error(error: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exception(error)

@@ -22,7 +22,6 @@ def _bytes_human(bits: int) -> str:
     return f"{size:.4g} {unit}"
 
 
-
 def _print_targets(rows: list[dict[str, Any]]) -> None:
     from rich import box
     from rich.table import Table

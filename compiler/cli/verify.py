@@ -51,7 +51,6 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write the verdict as JSON")
 
 
-
 def _print_verdict(verdict: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
