@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from neurocc import ir
-from neurocc.backends import get_target
 from neurocc.compiler import demo
-from neurocc.simulators import emulator, reference
+from neurocc.simulators import reference
 
 
 def export(out: Path) -> None:
@@ -33,16 +32,15 @@ def export(out: Path) -> None:
 
 
 def accuracy(artifact: Path) -> None:
-    program = ir.load_program(artifact)
-    graph = ir.load(artifact / "source.nir")
-    dt = program.dt
+    import neurocc
+
+    program = neurocc.load(artifact)
     x, y = demo.load_test_set()
-    latency = program.output_latency["output"]
-    float_out = reference.run(graph, x.astype(np.float32), dt).outputs["output"]
-    # the chip answers `latency` steps later: pad with silence, read from `latency` on
-    padded = np.concatenate([x, np.zeros((latency,) + x.shape[1:], x.dtype)])
-    chip_out = emulator.run(program, get_target(program.target), padded).outputs["output"][latency:]
-    f, c = demo.accuracy(float_out, y), demo.accuracy(chip_out, y)
+    float_out = reference.run(ir.load(artifact / "source.nir"), x.astype(np.float32),
+                              program.dt).outputs["output"]
+    run = neurocc.run(program, x)   # outputs aligned to the float model's time axis
+    latency = run.latency["output"]
+    f, c = demo.accuracy(float_out, y), demo.accuracy(run.outputs["output"], y)
     n = len(y)
     print(f"digits test set ({n} images, {x.shape[0]} steps each; emulator aligned by {latency} steps)")
     print(f"  float reference test accuracy: {f:.2%} ({round(f * n)}/{n})")

@@ -3,11 +3,8 @@
 Activity, sparsity, synaptic operations, memory, traffic (``simulators.profile``),
 an energy estimate when the target publishes per-operation constants or the
 user supplies some, printed as tables and optionally written as JSON and as
-one self-contained HTML page (``simulators.report_html``).
-
-``cli.py`` registers the command from the names below; the helpers it shares
-(artifact and input loading, atomic writes) are imported when the command runs,
-so importing this module never imports ``cli`` half-way.
+one self-contained HTML page (``simulators.report_html``). Which constants,
+and the run, are ``neurocc.compiler.api.profiling``'s.
 """
 
 from __future__ import annotations
@@ -15,9 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
+
+from neurocc.compiler.api import profiling
+from neurocc.compiler.api.artifact import artifact_target, load_artifact
+from neurocc.compiler.api.inputs import load_program_inputs
+from neurocc.compiler.api.profiling import energy_model, json_default
+
+from .common import Command, check_writable_dir, make_console, timed, write_atomically
 
 HELP = "profile an artifact: spikes, sparsity, synaptic ops, memory, traffic and energy"
 DESCRIPTION = (
@@ -43,9 +46,6 @@ EPILOG = (
     "source, confidence); simulators/loihi1_energy.toml is a template. Constants: synop, "
     "update_active, update_idle, spike, hop (J) and static_power (W per chip).")
 
-#: bundled constant sets for --energy-from, beside simulators/profile.py
-BUNDLED_SUFFIX = "_energy.toml"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifact", metavar="ARTIFACT", type=Path,
@@ -68,126 +68,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "Davies 2018; loihi1_sanafe: SANA-FE, calibrated on silicon), labelled as "
                         "borrowed; or with a chip's measured system power x run time (xylo_audio2, "
                         "speck), labelled as a system-power estimate; or a .toml path")
-
-
-def _system_power_from_target(name: str, program: Any) -> tuple[dict[str, Any], list[str]]:
-    """--energy-from CHIP for a shipped chip that publishes measured system power only.
-
-    Its target file marks the figure with ``estimate = "system_power"``; the estimate is
-    that power x the run's duration, on the operation counts of the program as compiled
-    (for loihi2), and the label says both.
-    """
-    from neurocc.backends import TARGETS
-    from neurocc.compiler.cli import UsageError
-    from neurocc.simulators import profile as P
-
-    sets = ", ".join(_bundled_sets())
-    if name not in TARGETS:
-        raise UsageError(f"--energy-from {name!r}: no such constant set or chip; per-op constant "
-                         f"sets: {sets}; chips with a measured system power: "
-                         f"{', '.join(n for n in TARGETS if _system_entries(TARGETS[n]()))} "
-                         "(or give a .toml path)")
-    spec = TARGETS[name]()
-    entries = _system_entries(spec)
-    if len(entries) != 1:
-        raise UsageError(f"--energy-from {name}: {spec.path} has no per-operation energies and "
-                         "no measured system power of this chip to scale, so neurocc makes no estimate "
-                         f"rather than invent one; per-op constant sets: {sets}")
-    key, e = entries[0]
-    constants, _ = P.constants_from_table(
-        {"system_power": {k: v for k, v in e.items() if k != "role"}}, f"{spec.path} [energy.{key}]")
-    where = "" if name == program.target else (
-        f"; T from this run of the network compiled for {program.target} (not compiled "
-        f"for {name}; whether it fits {name} is `neurocc fit`'s answer)")
-    return constants, [f"SYSTEM-POWER ESTIMATE: {e.get('platform', name)}'s measured power "
-                       f"({e['value']:g} {e['unit']}, {e['source']}) x run time{where}"]
-
-
-def _system_entries(spec: Any) -> list[tuple[str, Any]]:
-    return [(k, e) for k, e in spec.energy.items()
-            if isinstance(e, dict) and e.get("estimate") == "system_power"]
-
-
-def _bundled_sets() -> dict[str, Path]:
-    from neurocc.simulators import profile as P
-
-    here = Path(P.__file__).parent
-    return {f.name[: -len(BUNDLED_SUFFIX)]: f for f in sorted(here.glob("*" + BUNDLED_SUFFIX))}
-
-
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
-    from neurocc.compiler.cli import UsageError
-
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file ({what})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: cannot read ({what}: {e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: not valid TOML ({what}: {e})") from None
-
-
-def energy_model(program: Any, target: Any, args: argparse.Namespace
-                 ) -> tuple[dict[str, Any], str, dict[str, Any], str]:
-    """(constants, label, other figures of the target file, why no estimate) from the options."""
-    from neurocc.compiler.cli import UsageError
-    from neurocc.simulators import profile as P
-
-    own, other = ({}, {})
-    if target is not None:
-        own, other = P.constants_from_table(target.energy, f"{target.path} [energy]")
-    has_own = all(k in own for k in P.REQUIRED_TERMS)
-    constants: dict[str, Any] = dict(own)
-    labels = [f"{program.target}'s own constants ({target.path})"] if has_own else []
-    if args.energy_from is not None and args.energy_from not in _bundled_sets() \
-            and Path(args.energy_from).suffix != ".toml":
-        constants, labels = _system_power_from_target(args.energy_from, program)
-    elif args.energy_from is not None:
-        sets = _bundled_sets()
-        name = args.energy_from
-        path = sets.get(name) or Path(name)
-        data = _read_toml(path, "--energy-from")
-        borrowed, _ = P.constants_from_table(data.get("energy", {}), str(path))
-        if not all(k in borrowed for k in P.REQUIRED_TERMS):
-            raise UsageError(f"--energy-from {name}: {path} lacks per-op constants "
-                             f"{[k for k in P.REQUIRED_TERMS if k not in borrowed]}")
-        constants = dict(borrowed)
-        desc = data.get("description", name)
-        labels = [f"BORROWED: {desc} constants applied to {program.target}"
-                  + ("" if name == program.target else
-                     f"; {program.target}'s own per-op energies differ and are not these")]
-    if args.energy_file is not None:
-        data = _read_toml(args.energy_file, "--energy-file")
-        mine, _ = P.constants_from_table(data.get("energy", data), str(args.energy_file),
-                                         default_basis="user", default_source=str(args.energy_file),
-                                         default_confidence="user")
-        if not mine:
-            raise UsageError(f"{args.energy_file}: no energy constants found; give "
-                             f"[energy.NAME] tables for NAME in {', '.join(P.ENERGY_TERMS)}")
-        constants |= mine
-        labels.append(f"user constants from {args.energy_file} ({', '.join(mine)})")
-    overrides = [P.parse_override(text) for text in args.energy]
-    for name, value, unit in overrides:
-        constants[name] = P.EnergyConstant(name, value, unit, "user", "--energy", "user")
-    if overrides:
-        labels.append("overridden on the command line: " + ", ".join(n for n, _, _ in overrides))
-    why = ""
-    if not all(k in constants for k in P.REQUIRED_TERMS) and "system_power" not in constants:
-        missing = [k for k in P.REQUIRED_TERMS if k not in constants]
-        ask = ("To estimate anyway, ask explicitly: --energy-from loihi1 or loihi1_sanafe "
-               "(Loihi 1's published per-op figures, labelled as borrowed), --energy-from "
-               "xylo_audio2 or speck (a chip's measured system power x run time, labelled as "
-               "such), or your own constants with --energy-file "
-               "FILE.toml / --energy synop=...pJ (needs " + ", ".join(P.REQUIRED_TERMS) + ")")
-        if constants:
-            why = (f"incomplete energy constants: {', '.join(missing)} missing (given: "
-                   f"{', '.join(constants)}), so no estimate is made. {ask}")
-        else:
-            why = (f"{program.target}: no published per-operation energy constants (its target "
-                   f"file has none), so no estimate is made rather than one invented. {ask}")
-    label = "; ".join(labels) or f"{program.target} (no constants)"
-    return constants, label, other, why
 
 
 def _fmt(v: float | None) -> str:
@@ -297,43 +177,34 @@ def print_report(report: dict[str, Any], console: Any) -> None:
 
 
 def run_profile(args: argparse.Namespace) -> int:
-    from neurocc.compiler import cli as C
-    from neurocc.simulators import profile as P
-    from neurocc.simulators.emulator import Emulator
-
     for path in (args.json, args.html):
         if path is not None:
-            C._check_writable_dir(path)
-    program = C._load_artifact(args.artifact)
-    inputs = C.load_program_inputs(args.input, program)
-    target = C.artifact_target(args.artifact, program)
-    constants, label, other, why = energy_model(program, target, args)
-    result = C._timed(lambda: Emulator(program, target, counters=("membrane_updates",)).run(inputs),
-                      C._console(sys.stderr), "emulator: compiling and running")[0]
-    prof = P.profile(program, result, inputs, target, target.topology, target.cores)
-    estimate = P.estimate_energy(prof, constants, label, P.chips_used(program), other, why)
-    report = {"artifact": str(args.artifact), "target": program.target,
-              "input": {"file": str(args.input), "steps": prof.steps, "samples": prof.samples},
-              "profile": prof.to_json(), "energy": estimate.to_json(),
-              "overflow": result.overflow_report()}
-    console = C._console()
+            check_writable_dir(path)
+    program = load_artifact(args.artifact)
+    inputs = load_program_inputs(args.input, program)
+    target = artifact_target(args.artifact, program)
+    constants, label, other, why = energy_model(program, target, args.energy_from,
+                                                args.energy_file, args.energy)
+    report, result, prof, estimate = profiling.run_profile(
+        program, target, inputs, constants, label, other, why, artifact=str(args.artifact),
+        input_desc={"file": str(args.input)},
+        step=lambda label, fn: timed(fn, make_console(sys.stderr), label))
+    console = make_console()
     print_report(report, console)
     for line in report["overflow"]:
         console.print(f"overflow: {line}", markup=False)
     if args.json is not None:
-        text = json.dumps(report, indent=2, default=_json_default) + "\n"
-        C._write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        text = json.dumps(report, indent=2, default=json_default) + "\n"
+        write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
         console.print(f"wrote {args.json}", markup=False)
     if args.html is not None:
         from neurocc.simulators import report_html
 
         page = report_html.render(program, result, prof, estimate, report, target)
-        C._write_atomically(args.html, lambda f: f.write(page.encode()), suffix=".html.tmp")
+        write_atomically(args.html, lambda f: f.write(page.encode()), suffix=".html.tmp")
         console.print(f"wrote {args.html} (self-contained; open it in a browser)", markup=False)
     return 0
 
 
-def _json_default(v: Any) -> Any:
-    if hasattr(v, "item"):
-        return v.item()
-    return str(v)
+COMMAND = Command(name="profile", help=HELP, description=DESCRIPTION, epilog=EPILOG,
+                  add_arguments=add_arguments, run=run_profile)
