@@ -307,8 +307,12 @@ def compare_outputs(emulator: Mapping[str, np.ndarray], reference: Mapping[str, 
 SOURCE_NAME = "source.nir"
 
 
-def source_model(artifact: str | Path, program: Program) -> tuple[Path, list[str]]:
+def source_model(artifact: str | Path, program: Program, oracle: str | None = None
+                 ) -> tuple[Path, list[str]]:
     """The float model copied into the artifact, and warnings about it.
+
+    `oracle`: the name of the target's vendor simulator, which the error offers as
+    what can still be verified against without the model.
 
     A VerificationError when the artifact has none (compiled by an older
     neurocc, or edited); a warning when its hash differs from the one
@@ -319,8 +323,8 @@ def source_model(artifact: str | Path, program: Program) -> tuple[Path, list[str
     if not path.is_file():
         raise VerificationError(
             f"{path}: missing, so there is no float model to compare with; recompile with "
-            "`neurocc compile MODEL ... -o DIR` (it copies the model in), or verify with "
-            "--against ORACLE only")
+            "`neurocc compile MODEL ... -o DIR` (it copies the model in)"
+            + (f", or verify with --against {oracle} only" if oracle else ""))
     warnings = []
     recorded = program.source_hash
     actual = file_hash(path)

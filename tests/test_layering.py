@@ -27,11 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ("ir", "compiler", "backends", "simulators")
 
 # The driver: the `neurocc` command and the Python API, which compose
-# everything. compiler/cli/ and compiler/api.py are DESIGN.md's; today's
-# compiler/cli.py, compiler/cli_profile.py and compiler/demo/ count as driver
-# until the redesign moves them there. Paths without ".py"; a folder covers
-# everything under it.
-DRIVER = ("compiler/cli", "compiler/api", "compiler/cli_profile", "compiler/demo")
+# everything: compiler/cli/, compiler/api/, the `import neurocc` shim that
+# re-exports the API (compiler/_neurocc/) and the demo's helper commands.
+# Paths without ".py"; a folder covers everything under it.
+DRIVER = ("compiler/cli", "compiler/api", "compiler/_neurocc", "compiler/demo")
 
 # Vendor SDKs a chip's package may import, lazily (DESIGN.md: its emitter
 # imports the vendor SDK with an install hint when absent).

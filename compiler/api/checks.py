@@ -149,9 +149,10 @@ def run_verification(program: ir.Program, target: Any, inputs: dict[str, np.ndar
     return verdict
 
 
-def source_of(artifact: Path, program: ir.Program, against: tuple[str, ...]
-              ) -> tuple[Path | None, list[str]]:
-    """The artifact's copy of its float model and warnings about it (None when not needed)."""
+def source_of(artifact: Path, program: ir.Program, against: tuple[str, ...],
+              oracle: str | None = None) -> tuple[Path | None, list[str]]:
+    """The artifact's copy of its float model and warnings about it (None when not needed);
+    `oracle`: the target's vendor simulator, named in the error as the fallback."""
     if "reference" not in against:
         return None, []
-    return V.source_model(artifact, program)
+    return V.source_model(artifact, program, oracle)

@@ -133,7 +133,8 @@ def run_verify(args: argparse.Namespace) -> int:
     oracles = [a for a in against if a != "reference"]
     if oracles:
         checks.require_oracle(target, oracles[0])
-    source, source_warnings = checks.source_of(args.artifact, program, against)
+    source, source_warnings = checks.source_of(args.artifact, program, against,
+                                               target.oracle.name if target.oracle else None)
     if args.input is not None:
         inputs = load_program_inputs(args.input, program)
         input_desc: dict[str, Any] = {"file": str(args.input)}
