@@ -1,117 +1,34 @@
-"""Layer-per-core mapping, for chips whose cores each hold one whole layer (Speck / DYNAP-CNN).
+"""The plan of a layer-per-core target (Speck / DYNAP-CNN): each whole layer takes one core.
 
 A target whose ``[topology]`` says ``mapping = "layer_per_core"`` does not cut
 layers into neuron slices. Each spiking layer, with the one convolution or
-linear map that feeds it, takes one core, and is charged by the target's
-``[layer_memory]`` formulas (kernel, neuron and bias words), which differ per
-core. A layer may send to at most ``max_fan_out`` other layers (a core's
-destinations). Layers are matched to cores that hold them by maximum
-bipartite matching (as Sinabs ``mapping.py`` does with max flow), on as few
-chips as possible.
-
-A linear map is charged as Sinabs converts it: a convolution whose kernel is
-its input's spatial size (``DynapcnnLayer._convert_linear_to_conv``), with a
-1 x 1 output; an input that is already flat is c_in channels of 1 x 1.
+linear map that feeds it (its shape: ``layers.py``), takes one core, and is
+charged by the target's ``[layer_memory]`` formulas (kernel, neuron and bias
+words), which differ per core. A layer may send to at most ``max_fan_out``
+other layers (a core's destinations). Layers are matched to cores that hold
+them by maximum bipartite matching (as Sinabs ``mapping.py`` does with max
+flow), on as few chips as possible.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from neurocc.ir import NeuroccError
 from neurocc.ir.target import LayerMemory, LayerWords, TargetSpec
 
-from .lower import NEURON_KINDS, READOUT_KINDS
+from .layers import LayerShape
+from .limits import capacity_error
+from .packing import Assignment
+from .plan import PartitionOptions, Plan
+from .slices import SliceGraph, slice_edges
+from .structure import Structure, spike_rates
 
-WEIGHT_KINDS = ("Conv1d", "Conv2d", "Affine", "Linear")
-#: every neuron layer takes a core, a readout too (capacity only: fit does not check the
-#: neuron model, and a layer-per-core chip such as Speck runs IAF neurons)
-LAYER_KINDS = NEURON_KINDS + READOUT_KINDS
 _WORDS = (("kernel", "kernel_memory_words"), ("neuron", "neuron_memory_words"),
           ("bias", "bias_memory_words"))
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerShape:
-    """A spiking layer as a layer-per-core chip sees it: the weight node(s) feeding it.
-
-    On such a chip exactly one weight node (convolution or linear) feeds a
-    layer; with none or several, the shape fields are 0 and the mapping
-    refuses the layer.
-    """
-
-    weights: tuple[str, ...]
-    sources: tuple[str, ...]   # neuron layers and inputs whose spikes reach it
-    c_in: int = 0
-    c_out: int = 0
-    kernel: tuple[int, int] = (0, 0)
-    out: tuple[int, int] = (0, 0)
-    bias: bool = False
-
-
-def layer_shapes(graph: Any) -> dict[str, LayerShape]:
-    """Every neuron node's LayerShape, from the float graph."""
-    shapes = graph.shapes
-    out = {}
-    for g in graph.order:
-        if graph.nodes[g].kind not in LAYER_KINDS:
-            continue
-        weights: list[str] = []
-        sources: list[str] = []
-        seen: set[str] = set()
-        stack = list(graph.predecessors(g))
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            kind = graph.nodes[p].kind
-            if kind in LAYER_KINDS or kind == "Input":
-                sources.append(p)
-                continue
-            if kind in WEIGHT_KINDS:
-                weights.append(p)
-            stack.extend(graph.predecessors(p))
-        weights, sources = sorted(weights), sorted(sources)
-        if len(weights) != 1:
-            out[g] = LayerShape(tuple(weights), tuple(sources))
-            continue
-        w = graph.nodes[weights[0]]
-        wshape = np.shape(w.weight)
-        bias = getattr(w, "bias", None)
-        has_bias = bias is not None and bool(np.any(np.asarray(bias) != 0))
-        if w.kind == "Conv2d":
-            c_in, kernel = wshape[1], (wshape[2], wshape[3])
-            o = shapes[weights[0]].output
-            out[g] = LayerShape(tuple(weights), tuple(sources), c_in, wshape[0], kernel,
-                                (o[1], o[2]), has_bias)
-        elif w.kind == "Conv1d":
-            o = shapes[weights[0]].output
-            out[g] = LayerShape(tuple(weights), tuple(sources), wshape[1], wshape[0],
-                                (wshape[2], 1), (o[1], 1), has_bias)
-        else:  # Affine / Linear: a convolution over the (unflattened) input, 1 x 1 output
-            x = _unflattened_input(graph, weights[0])
-            c_in, kernel = (x[0], (x[1], x[2] if len(x) > 2 else 1)) if len(x) > 1 else \
-                (x[0], (1, 1))
-            out[g] = LayerShape(tuple(weights), tuple(sources), int(c_in), wshape[0],
-                                (int(kernel[0]), int(kernel[1])), (1, 1), has_bias)
-    return out
-
-
-def _unflattened_input(graph: Any, name: str) -> tuple[int, ...]:
-    """The input shape of a linear node before any Flatten in front of it."""
-    shape = tuple(graph.shapes[name].input)
-    node = name
-    while True:
-        preds = graph.predecessors(node)
-        if len(preds) != 1 or graph.nodes[preds[0]].kind not in ("Flatten", "Identity", "Scale"):
-            return shape
-        node = preds[0]
-        if graph.nodes[node].kind == "Flatten":
-            shape = tuple(graph.shapes[node].input)
 
 
 # --- the mapping -------------------------------------------------------------------------
@@ -172,7 +89,7 @@ def _no_core_problem(g: str, s: LayerShape, w: LayerWords, lm: LayerMemory,
                       + ", or ".join(fixes))
 
 
-def _layer_problems(structure: Any, target: TargetSpec, lm: LayerMemory
+def _layer_problems(structure: Structure, target: TargetSpec, lm: LayerMemory
                     ) -> tuple[dict[str, LayerWords], dict[str, list[int]],
                                list[tuple[str, str, str]]]:
     layers: Mapping[str, LayerShape] = structure.layers
@@ -229,7 +146,7 @@ def _layer_problems(structure: Any, target: TargetSpec, lm: LayerMemory
 def _match(groups: list[str], fits: dict[str, list[int]], per_chip: int, chips: int
            ) -> dict[str, int]:
     """A maximum matching of layers onto the cores (global index chip * per_chip + core)."""
-    import networkx as nx
+    import networkx as nx  # loaded only for layer-per-core targets
 
     g = nx.Graph()
     top = [("layer", name) for name in groups]
@@ -278,10 +195,9 @@ def _hall_problem(groups: list[str], fits: dict[str, list[int]], matched: dict[s
     return (ordered[0], "cores_per_chip", text)
 
 
-def plan_layer_per_core(structure: Any, target: TargetSpec, options: Any) -> Any:
+def plan_layer_per_core(structure: Structure, target: TargetSpec,
+                        options: PartitionOptions) -> Plan:
     """The partition Plan of a layer-per-core target: one core per layer (see module doc)."""
-    from .partition import Assignment, Plan, SliceGraph, _edges, _rates, capacity_error
-
     lm, topo, cores = target.layer_memory, target.topology, target.cores
     assert lm is not None and topo is not None and cores is not None
     if structure.layers is None:
@@ -308,10 +224,10 @@ def plan_layer_per_core(structure: Any, target: TargetSpec, options: Any) -> Any
             matched = _match(groups, fits, per_chip, max_chips)
         raise capacity_error("", [_hall_problem(groups, fits, matched, per_chip, max_chips,
                                                 target)])
-    rates = _rates(structure, options.activity)
+    rates = spike_rates(structure, options.activity)
     n = len(groups)
     first = {g: i for i, g in enumerate(groups)}
-    src, dst, weight, axons, _ = _edges(structure, {g: 1 for g in groups}, first, rates)
+    src, dst, weight, axons, _ = slice_edges(structure, {g: 1 for g in groups}, first, rates)
     sizes = np.array([structure.groups[g] for g in groups], np.int64)
     synapses = np.zeros(n, np.int64)
     for p in structure.patterns:
