@@ -13,7 +13,7 @@ flow), on as few chips as possible.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -22,8 +22,9 @@ from neurocc.ir.target import LayerMemory, LayerWords, TargetSpec
 
 from .layers import LayerShape
 from .limits import capacity_error
-from .packing import Assignment
+from .packing import Assignment, cross_traffic
 from .plan import PartitionOptions, Plan
+from .report import plan_report
 from .slices import SliceGraph, slice_edges
 from .structure import Structure, spike_rates
 
@@ -241,11 +242,10 @@ def plan_layer_per_core(structure: Structure, target: TargetSpec,
                     {g: 1 for g in groups}, {})
     where = np.array([matched[g] for g in groups], np.int64)
     chip, core = where // per_chip, where % per_chip
-    cross_core = where[src] != where[dst]
-    cross_chip = chip[src] != chip[dst]
     used = int(chip.max()) + 1
+    # one layer per core: the global core number is the key that tells cores apart
     a = Assignment(core, chip, [int((chip == h).sum()) for h in range(used)], "layer_per_core",
-                   float(weight[cross_core].sum()), float(weight[cross_chip].sum()))
+                   *cross_traffic(sg, where, chip))
     per_core = []
     for i, g in enumerate(groups):
         c = int(core[i])
@@ -268,6 +268,18 @@ def plan_layer_per_core(structure: Structure, target: TargetSpec,
                      "shape": {"c_in": s.c_in, "c_out": s.c_out, "kernel": list(s.kernel),
                                "out": list(s.out), "bias": s.bias},
                      "words": dataclasses.asdict(w), "fits_cores": fits[g]}
+    limits = {"kernel_memory_words": list(lm.kernel_words),
+              "neuron_memory_words": list(lm.neuron_words),
+              "bias_memory_words": list(lm.bias_words), "max_fan_out": cores.max_fan_out}
+    report = plan_report(target, a, [a], sg, options, rates, limits, layers,
+                         _utilization(per_core, lm, cores.max_fan_out), per_core,
+                         mapping="layer_per_core")
+    return Plan(sg, binding, a, per_core, report, rates)
+
+
+def _utilization(per_core: list[dict[str, Any]], lm: LayerMemory, max_fan_out: int
+                 ) -> dict[str, Any]:
+    """Per kind of word, need over the budget of the core each layer took; and fan-out."""
     util = {}
     for k, field in _WORDS:
         need = np.array([c[f"{k}_words"] for c in per_core], np.float64)
@@ -277,30 +289,10 @@ def plan_layer_per_core(structure: Structure, target: TargetSpec,
                               "mean": float(need.mean()), "max_fraction": float(frac.max()),
                               "mean_fraction": float(frac.mean())}
     fo = np.array([c["fan_out"] for c in per_core], np.float64)
-    util["fan_out"] = {"limit": cores.max_fan_out or None, "max": int(fo.max()),
+    util["fan_out"] = {"limit": max_fan_out or None, "max": int(fo.max()),
                        "mean": float(fo.mean()),
-                       "max_fraction": float(fo.max() / cores.max_fan_out) if cores.max_fan_out
+                       "max_fraction": float(fo.max() / max_fan_out) if max_fan_out
                        else None,
-                       "mean_fraction": float(fo.mean() / cores.max_fan_out) if cores.max_fan_out
+                       "mean_fraction": float(fo.mean() / max_fan_out) if max_fan_out
                        else None}
-    report = {
-        "target": target.name, "mapping": "layer_per_core",
-        "limits": {"kernel_memory_words": list(lm.kernel_words),
-                   "neuron_memory_words": list(lm.neuron_words),
-                   "bias_memory_words": list(lm.bias_words), "max_fan_out": cores.max_fan_out},
-        "cores_used": a.cores_used, "chips_used": len(a.cores_per_chip),
-        "cores_per_chip": list(a.cores_per_chip), "strategy": a.strategy,
-        "strategies": {a.strategy: {"cores": a.cores_used, "chips": len(a.cores_per_chip),
-                                    "inter_core_spikes_per_step": a.inter_core,
-                                    "inter_chip_spikes_per_step": a.inter_chip}},
-        "rates": {"source": "activity" if options.activity else "uniform (1 spike/neuron/step)",
-                  "per_group": dict(rates)},
-        "layers": layers, "utilization": util,
-        "edges": {"slice_edges": int(src.size), "inter_core": int(cross_core.sum()),
-                  "inter_chip": int(cross_chip.sum())},
-        "traffic": {"inter_core_spikes_per_step": a.inter_core,
-                    "inter_chip_spikes_per_step": a.inter_chip,
-                    "total_spikes_per_step": float(weight.sum())},
-        "cores": per_core,
-    }
-    return Plan(sg, binding, a, per_core, report, rates)
+    return util

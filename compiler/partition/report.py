@@ -1,9 +1,10 @@
 """The resource report of a plan, its exact per-core figures, and refusals after assignment.
 
-``slice_report`` is the report of a neuron-slice plan (``program.info
-["resources"]``; `neurocc fit` and `compile` print it). After assignment,
-cores over a limit and networks that need more chips than the target has
-are refused here, each with the smallest changes that would fit.
+``plan_report`` lays out the report both planners return (``program.info
+["resources"]``, `neurocc fit` and `compile` print it), so the two mappings
+cannot drift apart in its shape; ``slice_report`` fills it for neuron slices.
+After assignment, cores over a limit and networks that need more chips than
+the target has are refused here, each with the smallest changes that would fit.
 """
 
 from __future__ import annotations
@@ -87,6 +88,43 @@ def check_cores(per_core: list[dict[str, Any]], cores: CoreLimits) -> None:
         raise capacity_error("cores over their limits after assignment:", problems)
 
 
+def plan_report(target: TargetSpec, a: Assignment, candidates: list[Assignment],
+                sg: SliceGraph, options: PartitionOptions, rates: Mapping[str, float],
+                limits: dict[str, Any], layers: dict[str, Any], util: dict[str, Any],
+                per_core: list[dict[str, Any]], mapping: str | None = None) -> dict[str, Any]:
+    """The report of either mapping; `mapping` is named only when it is not neuron slices.
+
+    limits, layers, util and per_core are the mapping's own; the cores and chips
+    used, the strategies tried, the rates and the traffic are the same for both.
+    """
+    cross_core = (a.chip[sg.src] != a.chip[sg.dst]) | (a.core[sg.src] != a.core[sg.dst])
+    cross_chip = a.chip[sg.src] != a.chip[sg.dst]
+    return {
+        "target": target.name,
+        **({"mapping": mapping} if mapping is not None else {}),
+        "limits": limits,
+        "cores_used": a.cores_used,
+        "chips_used": len(a.cores_per_chip),
+        "cores_per_chip": list(a.cores_per_chip),
+        "strategy": a.strategy,
+        "strategies": {c.strategy: {"cores": c.cores_used, "chips": len(c.cores_per_chip),
+                                    "inter_core_spikes_per_step": c.inter_core,
+                                    "inter_chip_spikes_per_step": c.inter_chip,
+                                    **({"origin": c.origin} if c.origin else {})}
+                       for c in candidates},
+        "rates": {"source": "activity" if options.activity else "uniform (1 spike/neuron/step)",
+                  "per_group": dict(rates)},
+        "layers": layers,
+        "utilization": util,
+        "edges": {"slice_edges": int(sg.src.size), "inter_core": int(cross_core.sum()),
+                  "inter_chip": int(cross_chip.sum())},
+        "traffic": {"inter_core_spikes_per_step": a.inter_core,
+                    "inter_chip_spikes_per_step": a.inter_chip,
+                    "total_spikes_per_step": float(sg.weight.sum())},
+        "cores": per_core,
+    }
+
+
 def slice_report(structure: Structure, sg: SliceGraph, binding: dict[str, tuple[str, str]],
                  a: Assignment, candidates: list[Assignment], per_core: list[dict[str, Any]],
                  target: TargetSpec, options: PartitionOptions, rates: Mapping[str, float]
@@ -111,31 +149,8 @@ def slice_report(structure: Structure, sg: SliceGraph, binding: dict[str, tuple[
                      "slice_size": int(sg.neurons[f:f + k].max(initial=0)),
                      "binding": binding[g][0], "why": binding[g][1],
                      "cores": [list(c) for c in layer_cores]}
-    cross_core = (a.chip[sg.src] != a.chip[sg.dst]) | (a.core[sg.src] != a.core[sg.dst])
-    cross_chip = a.chip[sg.src] != a.chip[sg.dst]
-    return {
-        "target": target.name,
-        "limits": limits,
-        "cores_used": a.cores_used,
-        "chips_used": len(a.cores_per_chip),
-        "cores_per_chip": list(a.cores_per_chip),
-        "strategy": a.strategy,
-        "strategies": {c.strategy: {"cores": c.cores_used, "chips": len(c.cores_per_chip),
-                                    "inter_core_spikes_per_step": c.inter_core,
-                                    "inter_chip_spikes_per_step": c.inter_chip,
-                                    **({"origin": c.origin} if c.origin else {})}
-                       for c in candidates},
-        "rates": {"source": "activity" if options.activity else "uniform (1 spike/neuron/step)",
-                  "per_group": dict(rates)},
-        "layers": layers,
-        "utilization": util,
-        "edges": {"slice_edges": int(sg.src.size), "inter_core": int(cross_core.sum()),
-                  "inter_chip": int(cross_chip.sum())},
-        "traffic": {"inter_core_spikes_per_step": a.inter_core,
-                    "inter_chip_spikes_per_step": a.inter_chip,
-                    "total_spikes_per_step": float(sg.weight.sum())},
-        "cores": per_core,
-    }
+    return plan_report(target, a, candidates, sg, options, rates, limits, layers, util,
+                       per_core)
 
 
 def too_many_chips(structure: Structure, sg: SliceGraph, binding: dict[str, tuple[str, str]],
