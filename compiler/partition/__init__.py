@@ -50,24 +50,22 @@ A target whose ``[topology]`` says ``mapping = "layer_per_core"`` (Speck) is
 not sliced: each whole layer takes one core under the per-core memory
 formulas of ``[layer_memory]`` (``layer_cores.py``).
 
-The modules, each importing only those above it:
+The modules, each importing only modules listed above it:
 
-==================  ===========================================================
-``limits``          the per-core resources; the one CapacityError layout
-``layers``          each layer's shape for a layer-per-core chip (float graph)
-``structure``       the network as partitioning sees it; spike rates
-``network``         the whole-network ``[network]`` limits
-``slicer``          how many slices one group needs
-``slices``          the network cut into slices; the slice graph
-``packing``         slices into cores: next-fit, ``greedy``
-``chips``           ``graph``: METIS chips, repaired and refined
-``plan``            ``PartitionOptions`` and the ``Plan``
-``report``          per-core figures, the resource report, refusals after assignment
-``neuron_slices``   the plan of a slicing target
-``layer_cores``     the plan of a layer-per-core target
-``partition_pass``  ``plan_partition`` and ``partition`` (the Program rewritten)
-``place_route``     placement on the mesh and X-then-Y routes
-==================  ===========================================================
+    limits          the per-core resources; the one CapacityError layout
+    layers          each layer's shape for a layer-per-core chip (float graph)
+    structure       the network as partitioning sees it; spike rates
+    network         the whole-network [network] limits
+    slicer          how many slices one group needs
+    slices          the network cut into slices; the slice graph
+    packing         slices into cores: next-fit, the greedy strategy
+    chips           the graph strategy: METIS chips, repaired and refined
+    plan            PartitionOptions and the Plan
+    report          per-core figures, the resource report, refusals after assignment
+    neuron_slices   the plan of a target that slices layers
+    layer_cores     the plan of a layer-per-core target
+    partition_pass  plan_partition and partition (the Program rewritten)
+    place_route     placement on the mesh and X-then-Y routes, for a Program or a Plan
 """
 
 from .chips import assign_graph

@@ -15,7 +15,8 @@ import numpy as np
 from neurocc.ir import Program
 
 from ..lower import BIAS, lower_synapses
-from .layers import layer_shapes
+from .layers import LayerShape, layer_shapes
+
 
 @dataclasses.dataclass
 class Pattern:
@@ -50,7 +51,7 @@ class Structure:
     patterns: list[Pattern]
     #: per group, the convolution that feeds it (from the float graph), for targets that
     #: map whole layers to cores; None when not known (a Program, a synthetic network)
-    layers: dict[str, Any] | None = None
+    layers: dict[str, LayerShape] | None = None
     #: the groups an Output node reads (for a target's [network] output-neuron limit)
     outputs: tuple[str, ...] = ()
     #: the ports that are constant sources (a bias), not external input channels
