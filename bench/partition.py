@@ -49,8 +49,8 @@ from rich.console import Console
 from rich.table import Table
 
 from neurocc.backends import loihi2
-from neurocc.compiler.partition import Pattern, PartitionOptions, Structure, plan_partition
-from neurocc.compiler.place_route import place_and_route_plan
+from neurocc.compiler.partition import (Pattern, PartitionOptions, Structure, place_and_route_plan,
+                                        plan_partition)
 from neurocc.ir.target import Topology
 
 POP = 1000            # neurons per population

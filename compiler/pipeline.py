@@ -21,8 +21,7 @@ from typing import Any, Callable
 from neurocc.ir import Graph, NeuroccError, Program, dynamics, verify
 from neurocc.ir.target import TargetSpec
 
-from .partition import PartitionOptions, partition
-from .place_route import place_and_route
+from .partition import PartitionOptions, partition, place_and_route
 from .passes.quantize import QuantizeOptions, quantize
 
 

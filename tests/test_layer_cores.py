@@ -35,8 +35,7 @@ import pytest
 from neurocc import ir
 from neurocc.backends import loihi2, speck
 from neurocc.compiler.cli import main
-from neurocc.compiler.layer_cores import LayerShape
-from neurocc.compiler.partition import PartitionOptions, Structure, plan_partition
+from neurocc.compiler.partition import LayerShape, PartitionOptions, Structure, plan_partition
 from neurocc.ir import CapacityError, NeuroccError, TargetSpecError
 from neurocc.ir.target import load_target
 

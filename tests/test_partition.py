@@ -28,10 +28,10 @@ from neurocc import ir
 from neurocc.backends import loihi2
 from neurocc.backends.loihi2.bridge import run_on_lava
 from neurocc.compiler.cli import main
-from neurocc.compiler.partition import (PartitionOptions, Pattern, Structure, activity_from_spikes,
-                                        partition, plan_partition)
+from neurocc.compiler.partition import (PartitionOptions, Pattern, Routes, Structure,
+                                        activity_from_spikes, link_loads, partition,
+                                        place_and_route, plan_partition)
 from neurocc.compiler.pipeline import compile_graph
-from neurocc.compiler.place_route import Routes, link_loads, place_and_route
 from neurocc.ir import CapacityError, InputPort, NeuronGroup, OutputPort, Program, SynapseBlock
 from neurocc.ir.target import CoreLimits, TargetSpec, Topology
 from neurocc.simulators.emulator import Emulator

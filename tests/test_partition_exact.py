@@ -16,8 +16,7 @@ import pytest
 from neurocc import ir
 from neurocc.backends import loihi2
 from neurocc.backends.loihi2.bridge import run_on_lava
-from neurocc.compiler.partition import PartitionOptions, partition
-from neurocc.compiler.place_route import place_and_route
+from neurocc.compiler.partition import PartitionOptions, partition, place_and_route
 from neurocc.compiler.passes.quantize import quantize
 from neurocc.ir.target import CoreLimits, Topology
 from neurocc.simulators.emulator import Emulator

@@ -184,8 +184,7 @@ def test_hops_on_a_partitioned_and_placed_program():
     packet to B0's core and one to B1's, each over the Manhattan distance between the cores
     (XY routing; every slice on its own core, so each distance is at least 1).
     """
-    from neurocc.compiler.partition import partition
-    from neurocc.compiler.place_route import place_and_route
+    from neurocc.compiler.partition import partition, place_and_route
 
     tiny = target().replace(cores=P.CoreLimits(
         max_neurons=1, synapse_memory_bits=0, dense_weight_bits=8, sparse_entry_bits=24,

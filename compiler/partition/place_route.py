@@ -16,6 +16,11 @@ step (the partition's rates); per directed link the loads add up.
 ``program.info["routes"]`` holds the routes (source, target core, hops, the
 path of grid points, load) and ``program.info["routing"]`` the link loads, the
 busiest link, hop statistics and routing entries per core.
+
+Two entry points, one path: ``place_and_route`` (a partitioned Program, its
+traffic counted from the weights) and ``place_and_route_plan`` (a Plan alone,
+its traffic from the slice edges, for networks too large for a Program) differ
+only in how they count traffic; both place and route through ``_place_and_route``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import numpy as np
 
 from neurocc.ir import CapacityError, NeuroccError, Program
 from neurocc.ir.target import TargetSpec, Topology
+
+from .plan import Plan
 
 
 @dataclasses.dataclass
@@ -222,11 +229,58 @@ def check_routing_entries(routes: Routes, limit: int, label: Any) -> None:
               "or fewer, larger slices")
 
 
-def place_and_route(program: Program, target: TargetSpec) -> Program:
-    """Place the partitioned `program`'s cores and chips, route its spikes (see module doc)."""
+def _mesh(target: TargetSpec) -> Topology:
     t = target.topology
     if t is None:
         raise NeuroccError(f"target '{target.name}' has no [topology]: nothing to place on")
+    return t
+
+
+def _used_cores(chip: np.ndarray, core: np.ndarray, t: Topology
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The global cores in use, ascending, and the index among them of each slice's core."""
+    return np.unique(chip * t.cores_per_chip + core, return_inverse=True)
+
+
+@dataclasses.dataclass
+class _Placed:
+    """Used cores placed on the mesh and the routes between them (``_place_and_route``)."""
+
+    routes: Routes
+    chip: np.ndarray       # per used core: its chip after placement
+    core: np.ndarray       # per used core: its core on that chip after placement
+    summary: dict[str, Any]
+    hops: np.ndarray       # per route: links crossed
+    chip_hops: np.ndarray  # per route: chip boundaries crossed
+
+
+def _place_and_route(used: np.ndarray, core_id: np.ndarray, src: np.ndarray,
+                     dst_id: np.ndarray, load: np.ndarray, target: TargetSpec) -> _Placed:
+    """Place the used cores and route the traffic: the one path both entry points take.
+
+    used: the global cores in use; core_id: per slice, the index of its core in
+    `used`; one route per (source slice `src`, destination core `dst_id`, an
+    index in `used`) carrying `load` spikes per step. The entry points differ
+    only in how they count that traffic (a Program's weights, a Plan's slice
+    edges), so placement, routing, the routing-table check and the summary
+    are the same code for both.
+    """
+    t = _mesh(target)
+    new_chip_of, new_core_of, cost = placement_permutation(
+        core_id[src], dst_id, load, used // t.cores_per_chip, used % t.cores_per_chip, t)
+    new_global = new_chip_of * t.cores_per_chip + new_core_of
+    routes = Routes(src, new_global[core_id[src]], new_global[dst_id], load)
+    label = lambda c: f"chip {c // t.cores_per_chip} core {c % t.cores_per_chip}"  # noqa: E731
+    limit = target.cores.routing_entries if target.cores is not None else 0
+    check_routing_entries(routes, limit, label)
+    summary, hops, chip_hops = _route_summary(routes, t, limit)
+    summary["placement"] = cost
+    return _Placed(routes, new_chip_of, new_core_of, summary, hops, chip_hops)
+
+
+def place_and_route(program: Program, target: TargetSpec) -> Program:
+    """Place the partitioned `program`'s cores and chips, route its spikes (see module doc)."""
+    t = _mesh(target)
     if not program.placement or any("core" not in p for p in program.placement.values()):
         raise NeuroccError("place_and_route needs a partitioned program (run the partition "
                            "pass first): its placement names no cores")
@@ -234,9 +288,8 @@ def place_and_route(program: Program, target: TargetSpec) -> Program:
     index = {g: i for i, g in enumerate(names)}
     chip = np.array([int(program.placement[g].get("chip", 0)) for g in names], np.int64)
     core = np.array([int(program.placement[g]["core"]) for g in names], np.int64)
-    gcore = chip * t.cores_per_chip + core
-    used, core_id = np.unique(gcore, return_inverse=True)
-    rates = program.info.get("resources", {}).get("rates", {}).get("per_group", {})
+    used, core_id = _used_cores(chip, core, t)
+    rates = program.rates          # spikes per neuron and step, by group (the partition's)
     rate = np.array([float(rates.get(program.placement[g].get("slice_of", g), 1.0))
                      for g in names])
     # per (source slice, destination core): the source neurons with a synapse there
@@ -254,15 +307,8 @@ def place_and_route(program: Program, target: TargetSpec) -> Program:
     src = np.array([k[0] for k in keys], np.int64)
     dst_id = np.array([k[1] for k in keys], np.int64)
     load = np.array([float(reach[k].sum()) * rate[k[0]] for k in keys])
-    new_chip_of, new_core_of, cost = placement_permutation(
-        core_id[src], dst_id, load, used // t.cores_per_chip, used % t.cores_per_chip, t)
-    new_global = new_chip_of * t.cores_per_chip + new_core_of
-    routes = Routes(src, new_global[core_id[src]], new_global[dst_id], load)
-    label = lambda c: f"chip {c // t.cores_per_chip} core {c % t.cores_per_chip}"  # noqa: E731
-    limit = target.cores.routing_entries if target.cores is not None else 0
-    check_routing_entries(routes, limit, label)
-    summary, hops, chip_hops = _route_summary(routes, t, limit)
-    summary["placement"] = cost
+    placed = _place_and_route(used, core_id, src, dst_id, load, target)
+    routes = placed.routes
     sx, sy = _xy(routes.src_core, t)
     dx, dy = _xy(routes.dst_core, t)
     route_list = []
@@ -272,18 +318,38 @@ def place_and_route(program: Program, target: TargetSpec) -> Program:
             "source": names[u], "target": f"chip{c // t.cores_per_chip}:core{c % t.cores_per_chip}",
             "targets": sorted(targets[(int(u), int(d))]),
             "chip": c // t.cores_per_chip, "core": c % t.cores_per_chip,
-            "hops": int(hops[r]), "chip_hops": int(chip_hops[r]), "load": float(load[r]),
+            "hops": int(placed.hops[r]), "chip_hops": int(placed.chip_hops[r]),
+            "load": float(load[r]),
             "path": _path(int(sx[r]), int(sy[r]), int(dx[r]), int(dy[r]))})
     placement = {}
     for g in names:
         p = dict(program.placement[g])
         i = core_id[index[g]]
-        p["chip"], p["core"] = int(new_chip_of[i]), int(new_core_of[i])
+        p["chip"], p["core"] = int(placed.chip[i]), int(placed.core[i])
         placement[g] = p
-    info = dict(program.info, routes=route_list, routing=summary)
+    info = dict(program.info, routes=route_list, routing=placed.summary)
     out = dataclasses.replace(program, placement=placement, info=info)
     _renumber_report(out, t)
     return out
+
+
+def place_and_route_plan(plan: Plan, target: TargetSpec) -> dict[str, Any]:
+    """Place and route a partition plan (``plan_partition``) without a Program.
+
+    For networks held only as a sparse Structure (bench/partition.py). The load of a
+    route is the sum of its slice edges to the destination core: exact when the
+    core holds one slice the source feeds, else an upper bound (a spike reaching two
+    slices of one core is counted twice). Returns the routing summary.
+    """
+    t = _mesh(target)
+    sg, a = plan.slices, plan.assignment
+    used, core_id = _used_cores(a.chip, a.core, t)
+    m = len(used)
+    key = sg.src * m + core_id[sg.dst]
+    uniq, inv = np.unique(key, return_inverse=True)
+    load = np.bincount(inv, weights=sg.weight)
+    src, dst_id = uniq // m, uniq % m
+    return _place_and_route(used, core_id, src, dst_id, load, target).summary
 
 
 def _renumber_report(program: Program, t: Topology) -> None:
@@ -312,34 +378,3 @@ def _renumber_report(program: Program, t: Topology) -> None:
         layers[name] = layer
     res["layers"] = layers
     program.info["resources"] = res
-
-
-def place_and_route_plan(plan: Any, target: TargetSpec) -> dict[str, Any]:
-    """Place and route a partition plan (``partition.plan_partition``) without a Program.
-
-    For networks held only as a sparse Structure (bench/partition.py). The load of a
-    route is the sum of its slice edges to the destination core: exact when the
-    core holds one slice the source feeds, else an upper bound (a spike reaching two
-    slices of one core is counted twice). Returns the routing summary.
-    """
-    t = target.topology
-    if t is None:
-        raise NeuroccError(f"target '{target.name}' has no [topology]: nothing to place on")
-    sg, a = plan.slices, plan.assignment
-    gcore = a.chip * t.cores_per_chip + a.core
-    used, core_id = np.unique(gcore, return_inverse=True)
-    m = len(used)
-    key = sg.src * m + core_id[sg.dst]
-    uniq, inv = np.unique(key, return_inverse=True)
-    load = np.bincount(inv, weights=sg.weight)
-    src, dst_id = uniq // m, uniq % m
-    new_chip_of, new_core_of, cost = placement_permutation(
-        core_id[src], dst_id, load, used // t.cores_per_chip, used % t.cores_per_chip, t)
-    new_global = new_chip_of * t.cores_per_chip + new_core_of
-    routes = Routes(src, new_global[core_id[src]], new_global[dst_id], load)
-    limit = target.cores.routing_entries if target.cores is not None else 0
-    label = lambda c: f"chip {c // t.cores_per_chip} core {c % t.cores_per_chip}"  # noqa: E731
-    check_routing_entries(routes, limit, label)
-    summary = _route_summary(routes, t, limit)[0]
-    summary["placement"] = cost
-    return summary

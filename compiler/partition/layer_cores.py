@@ -1,17 +1,13 @@
-"""Layer-per-core mapping, for chips whose cores each hold one whole layer (Speck / DYNAP-CNN).
+"""The plan of a layer-per-core target (a convolutional chip): each whole layer takes one core.
 
 A target whose ``[topology]`` says ``mapping = "layer_per_core"`` does not cut
 layers into neuron slices. Each spiking layer, with the one convolution or
-linear map that feeds it, takes one core, and is charged by the target's
-``[layer_memory]`` formulas (kernel, neuron and bias words), which differ per
-core. A layer may send to at most ``max_fan_out`` other layers (a core's
-destinations). Layers are matched to cores that hold them by maximum
-bipartite matching (as Sinabs ``mapping.py`` does with max flow), on as few
-chips as possible.
-
-A linear map is charged as Sinabs converts it: a convolution whose kernel is
-its input's spatial size (``DynapcnnLayer._convert_linear_to_conv``), with a
-1 x 1 output; an input that is already flat is c_in channels of 1 x 1.
+linear map that feeds it (its shape: ``layers.py``), takes one core, and is
+charged by the target's ``[layer_memory]`` formulas (kernel, neuron and bias
+words), which differ per core. A layer may send to at most ``max_fan_out``
+other layers (a core's destinations). Layers are matched to cores that hold
+them by maximum bipartite matching (as Sinabs ``mapping.py`` does with max
+flow), on as few chips as possible.
 """
 
 from __future__ import annotations
@@ -24,94 +20,16 @@ import numpy as np
 from neurocc.ir import NeuroccError
 from neurocc.ir.target import LayerMemory, LayerWords, TargetSpec
 
-from .passes.lower import NEURON_KINDS, READOUT_KINDS
+from .layers import LayerShape
+from .limits import capacity_error
+from .packing import Assignment, cross_traffic
+from .plan import PartitionOptions, Plan
+from .report import plan_report
+from .slices import SliceGraph, slice_edges
+from .structure import Structure, spike_rates
 
-WEIGHT_KINDS = ("Conv1d", "Conv2d", "Affine", "Linear")
-#: every neuron layer takes a core, a readout too (capacity only: fit does not check the
-#: neuron model, and a layer-per-core chip such as Speck runs IAF neurons)
-LAYER_KINDS = NEURON_KINDS + READOUT_KINDS
 _WORDS = (("kernel", "kernel_memory_words"), ("neuron", "neuron_memory_words"),
           ("bias", "bias_memory_words"))
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerShape:
-    """A spiking layer as a layer-per-core chip sees it: the weight node(s) feeding it.
-
-    On such a chip exactly one weight node (convolution or linear) feeds a
-    layer; with none or several, the shape fields are 0 and the mapping
-    refuses the layer.
-    """
-
-    weights: tuple[str, ...]
-    sources: tuple[str, ...]   # neuron layers and inputs whose spikes reach it
-    c_in: int = 0
-    c_out: int = 0
-    kernel: tuple[int, int] = (0, 0)
-    out: tuple[int, int] = (0, 0)
-    bias: bool = False
-
-
-def layer_shapes(graph: Any) -> dict[str, LayerShape]:
-    """Every neuron node's LayerShape, from the float graph."""
-    shapes = graph.shapes
-    out = {}
-    for g in graph.order:
-        if graph.nodes[g].kind not in LAYER_KINDS:
-            continue
-        weights: list[str] = []
-        sources: list[str] = []
-        seen: set[str] = set()
-        stack = list(graph.predecessors(g))
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            kind = graph.nodes[p].kind
-            if kind in LAYER_KINDS or kind == "Input":
-                sources.append(p)
-                continue
-            if kind in WEIGHT_KINDS:
-                weights.append(p)
-            stack.extend(graph.predecessors(p))
-        weights, sources = sorted(weights), sorted(sources)
-        if len(weights) != 1:
-            out[g] = LayerShape(tuple(weights), tuple(sources))
-            continue
-        w = graph.nodes[weights[0]]
-        wshape = np.shape(w.weight)
-        bias = getattr(w, "bias", None)
-        has_bias = bias is not None and bool(np.any(np.asarray(bias) != 0))
-        if w.kind == "Conv2d":
-            c_in, kernel = wshape[1], (wshape[2], wshape[3])
-            o = shapes[weights[0]].output
-            out[g] = LayerShape(tuple(weights), tuple(sources), c_in, wshape[0], kernel,
-                                (o[1], o[2]), has_bias)
-        elif w.kind == "Conv1d":
-            o = shapes[weights[0]].output
-            out[g] = LayerShape(tuple(weights), tuple(sources), wshape[1], wshape[0],
-                                (wshape[2], 1), (o[1], 1), has_bias)
-        else:  # Affine / Linear: a convolution over the (unflattened) input, 1 x 1 output
-            x = _unflattened_input(graph, weights[0])
-            c_in, kernel = (x[0], (x[1], x[2] if len(x) > 2 else 1)) if len(x) > 1 else \
-                (x[0], (1, 1))
-            out[g] = LayerShape(tuple(weights), tuple(sources), int(c_in), wshape[0],
-                                (int(kernel[0]), int(kernel[1])), (1, 1), has_bias)
-    return out
-
-
-def _unflattened_input(graph: Any, name: str) -> tuple[int, ...]:
-    """The input shape of a linear node before any Flatten in front of it."""
-    shape = tuple(graph.shapes[name].input)
-    node = name
-    while True:
-        preds = graph.predecessors(node)
-        if len(preds) != 1 or graph.nodes[preds[0]].kind not in ("Flatten", "Identity", "Scale"):
-            return shape
-        node = preds[0]
-        if graph.nodes[node].kind == "Flatten":
-            shape = tuple(graph.shapes[node].input)
 
 
 # --- the mapping -------------------------------------------------------------------------
@@ -172,7 +90,7 @@ def _no_core_problem(g: str, s: LayerShape, w: LayerWords, lm: LayerMemory,
                       + ", or ".join(fixes))
 
 
-def _layer_problems(structure: Any, target: TargetSpec, lm: LayerMemory
+def _layer_problems(structure: Structure, target: TargetSpec, lm: LayerMemory
                     ) -> tuple[dict[str, LayerWords], dict[str, list[int]],
                                list[tuple[str, str, str]]]:
     layers: Mapping[str, LayerShape] = structure.layers
@@ -191,7 +109,7 @@ def _layer_problems(structure: Any, target: TargetSpec, lm: LayerMemory
                 + (f": {len(s.weights) - 1} too many" if s.weights else "")
                 + ". Smallest changes: feed the layer through one convolution or linear map "
                   "(no recurrence or skip connections into it), or a target that cuts layers "
-                  "into neuron slices (e.g. loihi2)")))
+                  "into neuron slices (`neurocc targets` lists them)")))
             continue
         if lm.max_output_channels and s.c_out > lm.max_output_channels:
             problems.append((g, "max_output_channels", (
@@ -229,7 +147,7 @@ def _layer_problems(structure: Any, target: TargetSpec, lm: LayerMemory
 def _match(groups: list[str], fits: dict[str, list[int]], per_chip: int, chips: int
            ) -> dict[str, int]:
     """A maximum matching of layers onto the cores (global index chip * per_chip + core)."""
-    import networkx as nx
+    import networkx as nx  # loaded only for layer-per-core targets
 
     g = nx.Graph()
     top = [("layer", name) for name in groups]
@@ -278,10 +196,9 @@ def _hall_problem(groups: list[str], fits: dict[str, list[int]], matched: dict[s
     return (ordered[0], "cores_per_chip", text)
 
 
-def plan_layer_per_core(structure: Any, target: TargetSpec, options: Any) -> Any:
+def plan_layer_per_core(structure: Structure, target: TargetSpec,
+                        options: PartitionOptions) -> Plan:
     """The partition Plan of a layer-per-core target: one core per layer (see module doc)."""
-    from .partition import Assignment, Plan, SliceGraph, _edges, _rates, capacity_error
-
     lm, topo, cores = target.layer_memory, target.topology, target.cores
     assert lm is not None and topo is not None and cores is not None
     if structure.layers is None:
@@ -308,10 +225,10 @@ def plan_layer_per_core(structure: Any, target: TargetSpec, options: Any) -> Any
             matched = _match(groups, fits, per_chip, max_chips)
         raise capacity_error("", [_hall_problem(groups, fits, matched, per_chip, max_chips,
                                                 target)])
-    rates = _rates(structure, options.activity)
+    rates = spike_rates(structure, options.activity)
     n = len(groups)
     first = {g: i for i, g in enumerate(groups)}
-    src, dst, weight, axons, _ = _edges(structure, {g: 1 for g in groups}, first, rates)
+    src, dst, weight, axons, _ = slice_edges(structure, {g: 1 for g in groups}, first, rates)
     sizes = np.array([structure.groups[g] for g in groups], np.int64)
     synapses = np.zeros(n, np.int64)
     for p in structure.patterns:
@@ -325,11 +242,10 @@ def plan_layer_per_core(structure: Any, target: TargetSpec, options: Any) -> Any
                     {g: 1 for g in groups}, {})
     where = np.array([matched[g] for g in groups], np.int64)
     chip, core = where // per_chip, where % per_chip
-    cross_core = where[src] != where[dst]
-    cross_chip = chip[src] != chip[dst]
     used = int(chip.max()) + 1
+    # one layer per core: the global core number is the key that tells cores apart
     a = Assignment(core, chip, [int((chip == h).sum()) for h in range(used)], "layer_per_core",
-                   float(weight[cross_core].sum()), float(weight[cross_chip].sum()))
+                   *cross_traffic(sg, where, chip))
     per_core = []
     for i, g in enumerate(groups):
         c = int(core[i])
@@ -352,6 +268,18 @@ def plan_layer_per_core(structure: Any, target: TargetSpec, options: Any) -> Any
                      "shape": {"c_in": s.c_in, "c_out": s.c_out, "kernel": list(s.kernel),
                                "out": list(s.out), "bias": s.bias},
                      "words": dataclasses.asdict(w), "fits_cores": fits[g]}
+    limits = {"kernel_memory_words": list(lm.kernel_words),
+              "neuron_memory_words": list(lm.neuron_words),
+              "bias_memory_words": list(lm.bias_words), "max_fan_out": cores.max_fan_out}
+    report = plan_report(target, a, [a], sg, options, rates, limits, layers,
+                         _utilization(per_core, lm, cores.max_fan_out), per_core,
+                         mapping="layer_per_core")
+    return Plan(sg, binding, a, per_core, report, rates)
+
+
+def _utilization(per_core: list[dict[str, Any]], lm: LayerMemory, max_fan_out: int
+                 ) -> dict[str, Any]:
+    """Per kind of word, need over the budget of the core each layer took; and fan-out."""
     util = {}
     for k, field in _WORDS:
         need = np.array([c[f"{k}_words"] for c in per_core], np.float64)
@@ -361,30 +289,10 @@ def plan_layer_per_core(structure: Any, target: TargetSpec, options: Any) -> Any
                               "mean": float(need.mean()), "max_fraction": float(frac.max()),
                               "mean_fraction": float(frac.mean())}
     fo = np.array([c["fan_out"] for c in per_core], np.float64)
-    util["fan_out"] = {"limit": cores.max_fan_out or None, "max": int(fo.max()),
+    util["fan_out"] = {"limit": max_fan_out or None, "max": int(fo.max()),
                        "mean": float(fo.mean()),
-                       "max_fraction": float(fo.max() / cores.max_fan_out) if cores.max_fan_out
+                       "max_fraction": float(fo.max() / max_fan_out) if max_fan_out
                        else None,
-                       "mean_fraction": float(fo.mean() / cores.max_fan_out) if cores.max_fan_out
+                       "mean_fraction": float(fo.mean() / max_fan_out) if max_fan_out
                        else None}
-    report = {
-        "target": target.name, "mapping": "layer_per_core",
-        "limits": {"kernel_memory_words": list(lm.kernel_words),
-                   "neuron_memory_words": list(lm.neuron_words),
-                   "bias_memory_words": list(lm.bias_words), "max_fan_out": cores.max_fan_out},
-        "cores_used": a.cores_used, "chips_used": len(a.cores_per_chip),
-        "cores_per_chip": list(a.cores_per_chip), "strategy": a.strategy,
-        "strategies": {a.strategy: {"cores": a.cores_used, "chips": len(a.cores_per_chip),
-                                    "inter_core_spikes_per_step": a.inter_core,
-                                    "inter_chip_spikes_per_step": a.inter_chip}},
-        "rates": {"source": "activity" if options.activity else "uniform (1 spike/neuron/step)",
-                  "per_group": dict(rates)},
-        "layers": layers, "utilization": util,
-        "edges": {"slice_edges": int(src.size), "inter_core": int(cross_core.sum()),
-                  "inter_chip": int(cross_chip.sum())},
-        "traffic": {"inter_core_spikes_per_step": a.inter_core,
-                    "inter_chip_spikes_per_step": a.inter_chip,
-                    "total_spikes_per_step": float(weight.sum())},
-        "cores": per_core,
-    }
-    return Plan(sg, binding, a, per_core, report, rates)
+    return util
