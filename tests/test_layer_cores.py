@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,21 @@ def test_formulas_are_data(tmp_path: Path):
     report = plan_partition(cnn(), load_target(path)).report
     assert report["layers"]["3"]["words"]["kernel"] == 2304
     assert report["layers"]["10"]["words"]["kernel"] == 32768
+
+
+def test_the_cores_do_not_depend_on_the_hash_seed():
+    """The same network gets the same cores in every process: the matching walks layers
+    and cores in order (networkx's Hopcroft-Karp walked sets, whose order follows
+    PYTHONHASHSEED)."""
+    import subprocess
+    import sys
+
+    script = ("import json; from neurocc import ir; from neurocc.backends import speck; "
+              "from neurocc.compiler.partition import Structure, plan_partition; "
+              f"s = Structure.from_graph(ir.load({str(CNN)!r})); "
+              "r = plan_partition(s, speck.target()).report; "
+              "print(json.dumps(r['layers'], sort_keys=True, default=str))")
+    runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("0", "1", "2", "3", "4", "5")}
+    assert len(runs) == 1 and '"cores": [[0, ' in next(iter(runs))

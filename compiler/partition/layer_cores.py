@@ -146,18 +146,31 @@ def _layer_problems(structure: Structure, target: TargetSpec, lm: LayerMemory
 
 def _match(groups: list[str], fits: dict[str, list[int]], per_chip: int, chips: int
            ) -> dict[str, int]:
-    """A maximum matching of layers onto the cores (global index chip * per_chip + core)."""
-    import networkx as nx  # loaded only for layer-per-core targets
+    """A maximum matching of layers onto the cores (global index chip * per_chip + core).
 
-    g = nx.Graph()
-    top = [("layer", name) for name in groups]
-    g.add_nodes_from(top)
-    for name in groups:
+    Augmenting paths (Kuhn's algorithm), layers in program order and cores in index
+    order, so the same network always gets the same cores: networkx's Hopcroft-Karp
+    walks sets, whose order changes with PYTHONHASHSEED. A handful of layers and cores:
+    the quadratic cost is nothing.
+    """
+    owner: dict[int, str] = {}
+
+    def place(name: str, seen: set[int]) -> bool:
         for h in range(chips):
             for c in fits[name]:
-                g.add_edge(("layer", name), ("core", h * per_chip + c))
-    m = nx.bipartite.hopcroft_karp_matching(g, top_nodes=top)
-    return {name: m[("layer", name)][1] for name in groups if ("layer", name) in m}
+                core = h * per_chip + c
+                if core in seen:
+                    continue
+                seen.add(core)
+                if core not in owner or place(owner[core], seen):
+                    owner[core] = name
+                    return True
+        return False
+
+    for name in groups:
+        place(name, set())
+    core_of = {name: core for core, name in owner.items()}
+    return {name: core_of[name] for name in groups if name in core_of}
 
 
 def _hall_problem(groups: list[str], fits: dict[str, list[int]], matched: dict[str, int],
