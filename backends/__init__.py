@@ -25,6 +25,12 @@ ARITHMETICS: dict[str, str] = {
     "loihi2": "neurocc.backends.loihi2",
 }
 
+#: vendor simulator (a target's ``oracle.name``, what `run --backend` and `verify --against`
+#: take) -> the arithmetic it proves
+ORACLES: dict[str, str] = {
+    "lava": "loihi2",
+}
+
 #: shipped target name -> (package, TOML file in it), in the order `neurocc targets` lists them
 _SHIPPED: dict[str, tuple[str, str]] = {
     "loihi2": ("loihi2", "loihi2.toml"),

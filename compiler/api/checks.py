@@ -15,13 +15,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neurocc import ir
+from neurocc import backends, ir
 from neurocc.compiler import verification as V
 
 from .errors import UsageError
 
 #: the vendor simulators `run --backend` and `verify --against` may name (targets' oracles)
-ORACLES = ("lava",)
+ORACLES = tuple(backends.ORACLES)
 AGAINST = ("reference",) + ORACLES
 
 #: ``step(label, fn) -> (fn(), seconds)``: how a long step is run (the CLI shows a spinner)
