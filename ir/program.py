@@ -148,6 +148,10 @@ class Program:
     #: expected spike rate per group (spikes per neuron per step) that partition and the
     #: router weigh traffic by; empty: every neuron spikes every step
     rates: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: the routes place & route chose, one per (source slice, destination core):
+    #: {"source": group, "target": "chipC:coreK", "targets": [groups], "chip", "core",
+    #: "hops", "chip_hops", "load", "path": [[x, y], ...]}; the profiler counts hops on them
+    routes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def output_latency(self) -> dict[str, int]:
@@ -220,6 +224,7 @@ class Program:
             "neurocc_version": _version(),
             "dt": self.dt,
             "rates": self.rates,
+            "routes": self.routes,
             "inputs": [dataclasses.asdict(p) | {"shape": list(p.shape)} for p in self.inputs],
             "outputs": [dataclasses.asdict(p) | {"shape": list(p.shape), "parts": list(p.parts)}
                         for p in self.outputs],
@@ -254,7 +259,8 @@ class Program:
         return cls(manifest["target"], groups, synapses, inputs, outputs, manifest["semantics"],
                    manifest.get("pass_log", []), manifest.get("source_hash", ""),
                    manifest.get("info", {}), manifest.get("placement", {}),
-                   float(manifest["dt"]), {k: float(v) for k, v in manifest["rates"].items()})
+                   float(manifest["dt"]), {k: float(v) for k, v in manifest["rates"].items()},
+                   list(manifest["routes"]))
 
 
 def _int_array(v: Any, what: str) -> np.ndarray:

@@ -243,11 +243,11 @@ def read_routes(program: Program, topology: Topology | None = None
                 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Routes as [{"source", "target", "hops", "links": [(a, b), ...]}] plus notes.
 
-    Reads ``program.info["routes"]``: a list of {"source": group, "target": group} with
+    Reads ``program.routes``: a list of {"source": group, "target": group} with
     "hops" and/or "path" (the cores passed, in order). Without routes but with a
     placement and a core mesh, hops are the Manhattan distance between the cores.
     """
-    raw = program.info.get("routes")
+    raw = program.routes
     notes: list[str] = []
     routes: list[dict[str, Any]] = []
     if raw:

@@ -238,7 +238,7 @@ def recount(original: Program, placed: Program, t: TargetSpec) -> None:
         return [(chip % cx) * mx + core % mx, (chip // cx) * my + core // mx]
 
     seen = set()
-    for r in placed.info["routes"]:
+    for r in placed.routes:
         path = r["path"]
         assert path[0] == xy(*where[r["source"]]) and path[-1] == xy(r["chip"], r["core"])
         steps = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(path, path[1:])]
@@ -479,10 +479,10 @@ def test_placed_program_routes_and_profile_read_them() -> None:
     routing = placed.info["routing"]
     busiest = routing["busiest_link"]
     assert busiest["load"] == max(link["load"] for link in routing["links"])
-    assert routing["routes"] == len(placed.info["routes"]) > 0
+    assert routing["routes"] == len(placed.routes) > 0
     routes, notes = read_routes(placed)
     assert not notes and len(routes) == routing["routes"]
-    assert sum(r["hops"] for r in routes) == sum(r["hops"] for r in placed.info["routes"])
+    assert sum(r["hops"] for r in routes) == sum(r["hops"] for r in placed.routes)
 
 
 def test_routing_tables_that_overflow_are_refused() -> None:

@@ -114,7 +114,7 @@ def test_hops_and_link_traffic_from_routes():
     program = hand_program()
     program.placement = {"A": {"chip": 0, "core": 0, "slice_of": "A", "start": 0, "stop": 2},
                          "B": {"chip": 0, "core": 3, "slice_of": "B", "start": 0, "stop": 2}}
-    program.info["routes"] = [{"source": "A", "target": "B", "path": [[0, 0], [1, 0], [1, 1]]}]
+    program.routes = [{"source": "A", "target": "B", "path": [[0, 0], [1, 0], [1, 1]]}]
     prof = P.profile(program, result, x)
     assert prof.groups["A"].spike_hops == 3 * 2             # 3 spikes x 2 hops
     assert prof.groups["A"].mean_hops == 2.0
@@ -235,7 +235,7 @@ def constants(**pj: float) -> dict[str, P.EnergyConstant]:
 def test_energy_by_hand():
     x, result = hand_run()
     program = hand_program()
-    program.info["routes"] = [{"source": "A", "target": "B", "hops": 2}]
+    program.routes = [{"source": "A", "target": "B", "hops": 2}]
     prof = P.profile(program, result, x)
     est = P.estimate_energy(prof, constants(synop=1, update_active=10, update_idle=100,
                                             spike=1000, hop=10000), "test")
@@ -520,7 +520,7 @@ def test_profile_of_a_placed_and_routed_artifact(capsys, tmp_path):
     placed = dataclasses.replace(program, info=dict(program.info), placement={
         "lif1.lif": {"chip": 0, "core": 0, "slice_of": "lif1.lif", "start": 0, "stop": 38},
         "lif2": {"chip": 0, "core": 9, "slice_of": "lif2", "start": 0, "stop": 7}})
-    placed.info["routes"] = [{"source": "lif1.lif", "target": "lif2", "path": [0, 1, 9]}]
+    placed.routes = [{"source": "lif1.lif", "target": "lif2", "path": [0, 1, 9]}]
     save_program(placed, tmp_path / "placed")
     np.save(tmp_path / "x.npy", x)
     code, out, err = run_cli(capsys, "profile", tmp_path / "placed", "--input", tmp_path / "x.npy",

@@ -13,7 +13,7 @@ Routing is dimension-order, X first then Y, on the global grid: one route
 per (source slice, destination core), carrying the spikes of the slice's
 neurons that have a synapse on that core. Its load is the expected spikes per
 step (the partition's rates); per directed link the loads add up.
-``program.info["routes"]`` holds the routes (source, target core, hops, the
+``program.routes`` holds the routes (source, target core, hops, the
 path of grid points, load) and ``program.info["routing"]`` the link loads, the
 busiest link, hop statistics and routing entries per core.
 
@@ -327,8 +327,8 @@ def place_and_route(program: Program, target: TargetSpec) -> Program:
         i = core_id[index[g]]
         p["chip"], p["core"] = int(placed.chip[i]), int(placed.core[i])
         placement[g] = p
-    info = dict(program.info, routes=route_list, routing=placed.summary)
-    out = dataclasses.replace(program, placement=placement, info=info)
+    info = dict(program.info, routing=placed.summary)
+    out = dataclasses.replace(program, placement=placement, info=info, routes=route_list)
     _renumber_report(out, t)
     return out
 
