@@ -176,3 +176,20 @@ def test_command_line_compile_run_verify_profile_fit(chip: Path, digits, tmp_pat
     rows = {r["target"]: r for r in json.loads((tmp_path / "fit.json").read_text())["targets"]}
     assert rows["mychip"]["fits"] and rows["mychip"]["cores"] == 3
     assert rows["loihi2"]["cores"] == 1
+
+
+def test_formats_without_an_arithmetic_is_capacities_only(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """[formats] that no arithmetic claims (no `arithmetic`, no known neuron model): the
+    chip is listed and fits, but neither quantizes nor emulates (it was a traceback)."""
+    path = tmp_path / "noarith.toml"
+    path.write_text(MYCHIP.replace('arithmetic = "loihi2"\n', "")
+                    .replace('["loihi2.cuba_lif"]', '["my.lif"]'))
+    target = load_target(path)
+    assert not target.can_quantize and not target.can_emulate
+    code, out, err = run_cli(capsys, "targets", path, "--json", tmp_path / "t.json")
+    assert code == 0, err
+    row = next(r for r in json.loads((tmp_path / "t.json").read_text())["targets"]
+               if r["name"] == "mychip")
+    assert (row["can_quantize"], row["can_emulate"]) == (False, False)
+    assert row["formats"]["weight_bits"] == 8          # the table as written

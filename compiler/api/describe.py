@@ -46,7 +46,11 @@ def describe_graph(graph: ir.Graph, model: str) -> dict[str, Any]:
 def describe_target(spec: Any) -> dict[str, Any]:
     """What `neurocc targets` shows of one target, as a JSON-able dict."""
     quantize, emulate = spec.can_quantize, spec.can_emulate
-    as_dict = lambda record: None if record is None else dataclasses.asdict(record)  # noqa: E731
+    def as_dict(record: Any) -> Any:
+        """A record as JSON; a table no arithmetic parsed (a [formats] without one) as read."""
+        if record is None or isinstance(record, dict):
+            return record
+        return dataclasses.asdict(record)
     topology = as_dict(spec.topology)
     if topology is not None:  # tuples become lists in JSON anyway; say so up front
         topology = {k: list(v) if isinstance(v, tuple) else v for k, v in topology.items()}
