@@ -91,7 +91,7 @@ def test_save_load_round_trip(tmp_path, digits):
     (lambda p, x: neurocc.compile("no/such.nir"), "no such file"),
     (lambda p, x: neurocc.compile(demo.model_path(), "loihi3"), "not a shipped target"),
     (lambda p, x: neurocc.compile(demo.model_path(), dt=-1.0), "dt: must be a number"),
-    (lambda p, x: neurocc.compile(demo.model_path(), headroomm=4), "unknown option(s) headroomm"),
+    (lambda p, x: neurocc.compile(demo.model_path(), headroomm=4), "unknown option(s) headroomm (did you mean 'headroom'?)"),
     (lambda p, x: neurocc.compile(demo.model_path(), calibrate=np.zeros((4, 2, 3))),
      "shape [4, 2, 3]"),
     (lambda p, x: neurocc.run("nowhere", x), "no such artifact directory"),

@@ -79,7 +79,11 @@ def _quantize_options(options: dict[str, Any], calibration: dict[str, float]) ->
     known = [f.name for f in dataclasses.fields(QuantizeOptions) if f.name != "calibration"]
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise UsageError(f"compile: unknown option(s) {', '.join(unknown)}; the options are "
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"compile: unknown option(s) {', '.join(unknown)}{hint}; the options are "
                          f"{', '.join(known)} (and dt, calibrate, calibrate_percentile)")
     return QuantizeOptions(**options, calibration=calibration)
 
