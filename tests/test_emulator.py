@@ -1,4 +1,4 @@
-"""The Loihi 2 emulator (simulators/emulator.py) against Lava, bit for bit.
+"""The emulator (simulators/emulator/) running Loihi 2's kernels (backends/loihi2/) against Lava, bit for bit.
 
 * 52 seeded random Programs (built directly from the ir.Program dataclasses)
   run on the emulator and on Lava's fixed_pt models (backends/loihi2/bridge.py);

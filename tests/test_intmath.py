@@ -1,4 +1,4 @@
-"""simulators/intmath.py against plain Python integers, exhaustively at small widths.
+"""backends/intmath.py against plain Python integers, exhaustively at small widths.
 
 Every helper is called on int32 arrays under ``jax.numpy_dtype_promotion('strict')``
 (a silent int -> float promotion raises instead of rounding), on the CPU, and

@@ -2,7 +2,7 @@
 
 The mapping tests build one-neuron-node graphs whose decays are exact in
 1/4096 steps, and compute du, dv, vth, the bias and the weights from the
-formulas in the compiler/quantize.py docstring with plain arithmetic:
+formulas in the backends/loihi2/quantize.py docstring with plain arithmetic:
 
     du = round(4096 dt/tau_syn) - 1  (CubaLIF; 4095 for LIF and IF)
     dv = round(4096 dt/tau_mem)      (0 for IF)

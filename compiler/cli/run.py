@@ -118,8 +118,8 @@ COMMAND = Command(
     description="Run an artifact written by `neurocc compile` on neurocc's bit-accurate "
                 "emulator, or with --backend lava on Intel Lava's fixed-point Loihi 2 models. "
                 "Inputs and results are time-major, [T, B, ...]. The chip's timing holds: "
-                "every synapse block adds one step, so an output answers "
-                "semantics['output_latency_steps'] steps after the float model. Prints the "
+                "every synapse block adds one step, so an output answers its port's latency "
+                "(manifest.json: outputs[].latency) steps after the float model. Prints the "
                 "spikes per group and, on the emulator, any 24-bit overflow (u wraps, v "
                 "saturations), which the chip would produce too.",
     epilog="examples:\n"
