@@ -341,6 +341,11 @@ def load_program(path: str | os.PathLike) -> Program:
     except (ValueError, OSError, zipfile.BadZipFile) as e:
         raise ArtifactError(f"{npath}: unreadable ({e}); the artifact is damaged, compile the "
                             "model again") from None
+    for key, value in arrays.items():   # the artifact format: integer arrays only
+        if value.dtype.kind not in "iub":
+            raise ArtifactError(f"{npath}: member '{key}' holds {value.dtype} values; an artifact "
+                                "holds integers only. It was edited or damaged; compile the model "
+                                "again")
     try:
         program = Program.from_files(manifest, arrays)
         program.check()

@@ -83,3 +83,46 @@ def test_a_format_1_artifact_says_to_recompile(tmp_path) -> None:
     text = str(err.value)
     assert "artifact format 1" in text and "reads format 2" in text
     assert f"neurocc compile MODEL --target loihi2 -o {path}" in text
+
+
+# --- an edited artifact is checked against its target whenever it is loaded ----------
+
+def _edit(art, key: str, value) -> None:
+    with np.load(art / "program.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays[key] = value
+    np.savez(art / "program.npz", **arrays)
+
+
+@pytest.fixture
+def digits_artifact(tmp_path, capsys):
+    from cli_helpers import run_cli
+    from neurocc.compiler import demo
+
+    x, _ = demo.load_test_set()
+    np.save(tmp_path / "x.npy", x[:, :4])
+    code, _, err = run_cli(capsys, "compile", demo.model_path(), "-o", tmp_path / "art")
+    assert code == 0, err
+    return tmp_path
+
+
+@pytest.mark.parametrize("key, value, needles", [
+    # Lava's vth is 17 bits; 2**58 would wrap to 0 in int32 and every neuron would fire
+    ("group/lif1/vth", np.array(2 ** 58, np.int64), ("group 'lif1': vth", "outside 1..131071")),
+    ("group/lif2/dv", np.array(5000, np.int32), ("group 'lif2': du must be in -1..4095 and dv",)),
+    ("synapse/input->lif1/weights", np.full((128, 64), 300, np.int32),
+     ("block 'input->lif1'", "must lie in")),
+    ("synapse/input->lif1/weights", np.full((128, 64), 0.5), ("holds float64 values",)),
+])
+@pytest.mark.parametrize("command", ["run", "verify", "profile"])
+def test_run_verify_profile_refuse_an_edited_artifact(digits_artifact, capsys, command, key,
+                                                      value, needles) -> None:
+    from cli_helpers import assert_user_error, run_cli
+
+    art = digits_artifact / "art"
+    _edit(art, key, value)
+    extra = {"run": ["-o", digits_artifact / "r.npz"], "verify": ["--against", "reference"],
+             "profile": []}[command]
+    code, _, err = run_cli(capsys, command, art, "--input", digits_artifact / "x.npy", *extra)
+    assert_user_error(code, err, *needles, "compile the model again")
+    assert not (digits_artifact / "r.npz").exists()

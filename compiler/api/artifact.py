@@ -55,11 +55,21 @@ def artifact_target(path: Path, program: ir.Program) -> Any:
 
     own = Path(path) / TARGET_NAME
     if own.is_file():
-        return load_target(own)
-    if program.target not in TARGETS:
+        target = load_target(own)
+    elif program.target not in TARGETS:
         raise UsageError(f"{path}: compiled for '{program.target}', which is no shipped target, "
                          f"and the artifact holds no {TARGET_NAME}; compile it again")
-    return TARGETS[program.target]()
+    else:
+        target = TARGETS[program.target]()
+    # the design rules, on every load and not only after compile: an edited program.npz
+    # with values the chip cannot hold would otherwise run (a vth beyond its bits, say)
+    problems = target.problems(program)
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4
+                                            else "")
+        raise ir.ArtifactError(f"{path}: holds values {target.name} cannot: {shown}. The "
+                               "artifact was edited or damaged; compile the model again")
+    return target
 
 
 def check_artifact_destination(out: Path) -> None:
