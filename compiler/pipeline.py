@@ -49,7 +49,7 @@ class Discretize:
     name: str = "discretize"
 
     def __call__(self, graph: Graph) -> Graph:
-        dynamics.discretize(graph, self.dt)   # raises for a dt no decay can express
+        dynamics.check_step(graph, self.dt)   # raises for a dt no decay can express
         return Graph(graph.nodes, graph.edges, dict(graph.metadata, dt=self.dt),
                      graph.load_warnings)
 

@@ -71,10 +71,6 @@ class Dense:
     def shape(self) -> tuple[int, int]:
         return (int(self._w.shape[0]), int(self._w.shape[1]))
 
-    @property
-    def dtype(self) -> np.dtype:
-        return self._w.dtype
-
     def nnz(self) -> int:
         return int(np.count_nonzero(self._w))
 

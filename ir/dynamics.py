@@ -158,12 +158,9 @@ class Discretized:
     a_mem: dict[str, np.ndarray]  # dt / tau or dt / tau_mem (0 for IF)
 
 
-def discretize(graph: Graph, dt: float) -> Discretized:
-    """Time constants to per-step decay fractions (forward Euler, as the reference).
-
-    Refuses (QuantizationError) a dt that is not positive, or longer than a time
-    constant: forward Euler overshoots there and no integer decay can express it.
-    """
+def check_step(graph: Graph, dt: float) -> None:
+    """Refuse (QuantizationError) a dt that is not positive, or longer than a time
+    constant: forward Euler overshoots there and no integer decay can express it."""
     if not (dt > 0 and math.isfinite(dt)):
         raise QuantizationError(f"dt must be a positive number of seconds, got {dt}")
     over = overshoots(graph, dt)
@@ -173,6 +170,12 @@ def discretize(graph: Graph, dt: float) -> Discretized:
             f"node '{first.node}': dt = {dt:g} s is longer than a time constant (dt/tau up to "
             f"{first.ratio:.3g}); forward Euler overshoots and no decay can express it. "
             "Use a smaller --dt.")
+
+
+def discretize(graph: Graph, dt: float) -> Discretized:
+    """Time constants to per-step decay fractions (forward Euler, as the reference),
+    after ``check_step``."""
+    check_step(graph, dt)
     a_syn, a_mem = {}, {}
     for name, node in graph.nodes.items():
         if node.kind in ("CubaLIF", "CubaLI", "LIF", "LI", "IF"):

@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from .errors import TargetSpecError
+from .errors import QuantizationError, TargetSpecError
+from .program import save_program
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,14 +432,14 @@ class SynapseArithmetic(Protocol):
     block)`` turns the sum of spikes times those weights into what the target
     receives (a shift by the weight exponent, say). ``saturation`` is "none" when the
     sum is exact in int32, or "per_event" when the chip saturates the target's input
-    to ``sum_bits`` after every event, in presynaptic order: the emulator then applies
-    events one by one instead of forming the sum.
+    after every event, in presynaptic order: the emulator then hands the kernel the
+    ordered event rows (``[batch, events, neurons]``) and the kernel applies them,
+    clipping at its own width.
     """
 
     latency: int                     # steps a block adds between a spike and its target
     max_delay: int                   # the longest extra synaptic delay, in steps
     saturation: str                  # "none" | "per_event"
-    sum_bits: int                    # width the per-event sum saturates at (0: none)
 
     def weights(self, block: Any) -> Any: ...
     def deliver(self, acc: Any, block: Any) -> Any: ...
@@ -448,6 +449,11 @@ class QuantizeRules(Protocol):
     """How one float neuron layer and its incoming weights become the chip's integers
     (``backends/<chip>/quantize.py``); the generic quantize pass asks this for
     everything chip-specific and composes, aligns and reports the rest."""
+
+    chip: str                        # the chip's name in messages, e.g. in lowering errors
+    kinds: tuple[str, ...]           # the NIR neuron kinds it lowers, readouts included
+    readout_kinds: tuple[str, ...]   # those only an Output node may read (their voltage)
+    why_not: Mapping[str, str]       # why another kind is not lowered, by kind
 
     def semantics(self) -> dict[str, Any]: ...
     def quantize_group(self, ctx: Any) -> Any: ...
@@ -495,9 +501,6 @@ class ChipTarget:
     rules: Any = None
     design_rules: tuple[Callable[[Any, Any], list[str]], ...] = ()
     oracle: Any = None
-    #: ``emitter(program, path, target)`` writes the chip's artifact (None: validate, then
-    #: the plain artifact of ``ir.program.save_program``)
-    emitter: Callable[[Any, Any, Any], Any] | None = None
 
     def __getattr__(self, field: str) -> Any:
         # only reached for names the target itself lacks: the spec's fields
@@ -526,17 +529,12 @@ class ChipTarget:
         return [p for rule in self.design_rules for p in rule(program, self)]
 
     def emit(self, program: Any, path: Any) -> Any:
-        """The artifact directory for `program` (atomically), after the design rules."""
-        if self.emitter is not None:
-            return self.emitter(program, path, self)
-        from .program import save_program
-
+        """The artifact directory for `program` (atomically), after the design rules. A
+        chip whose vendor tools load a file of their own gets that export here too."""
         self.validate(program)
         return save_program(program, path)
 
     def validate(self, program: Any) -> None:
-        from .errors import QuantizationError
-
         problems = self.problems(program)
         if problems:
             chip = getattr(self.rules, "chip", self.spec.name)

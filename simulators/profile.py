@@ -26,8 +26,8 @@ integer program rather than on a float model:
 * connection sparsity: zero weights / all weights over all blocks;
 * footprint: weights at their block's stored width (``num_weight_bits``; a sparse
   block stores its non-zero weights with their index), the
-  neuron parameters at the target's widths (``formats``) and the state (u, v)
-  at ``state_bits``; without a target, each array at its stored dtype.
+  neuron parameters and the state at the widths the target's kernel declares
+  (``param_bits``, ``state``); without a target, each array at its stored dtype.
 
 Counts are kept as exact integers over the whole run (all samples);
 ``per_sample`` divides by the batch, as NeuroBench reports.
@@ -394,7 +394,7 @@ def profile(program: Program, result: Any, inputs: np.ndarray | Mapping[str, np.
     layer_of = {g: str(program.placement.get(g, {}).get("slice_of") or g) for g in program.groups}
     core_of = {g: (int(p.get("chip", 0)), int(p["core"])) for g, p in program.placement.items()
                if g in program.groups and "core" in p}
-    dt = program.dt or program.semantics.get("dt")
+    dt = program.dt or None   # 0: a program built without one
     return Profile(steps, samples, None if dt is None else float(dt), groups, layer_of, core_of,
                    spikes_per_step, link_traffic, tuple(notes))
 

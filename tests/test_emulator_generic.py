@@ -62,7 +62,7 @@ class Counter:
 
 
 class Synapses:
-    latency, max_delay, sum_bits = 1, 4, 8
+    latency, max_delay = 1, 4
 
     def __init__(self, per_event: bool) -> None:
         self.saturation = "per_event" if per_event else "none"

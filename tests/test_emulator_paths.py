@@ -87,21 +87,19 @@ def test_int32_path_when_float32_cannot_be_exact() -> None:
 
 
 def test_emitter_design_rules_catch_out_of_range_values(tmp_path) -> None:
-    from neurocc.backends.loihi2.emit import emit
-
     prog = program(8, 4, seed=3)
     prog.groups["g"].params["vth"] = np.array(1 << 17, np.int32)   # 18 bits
     prog.synapses[0].weights.to_dense()[0, 0] = 300                            # beyond 9-bit mixed
     prog.synapses[1].weight_exp = 9
     with pytest.raises(ir.QuantizationError) as err:
-        emit(prog, tmp_path / "out", LOIHI2)
+        LOIHI2.emit(prog, tmp_path / "out")
     message = str(err.value)
     assert "vth 131072 outside 1..131071" in message
     assert "block 'in->g': mixed weights must lie in -256..255" in message
     assert "weight_exp 9 outside -8..7" in message
     assert not (tmp_path / "out").exists()
     prog = program(8, 4, seed=3)
-    assert (emit(prog, tmp_path / "ok", LOIHI2) / "program.npz").exists()
+    assert (LOIHI2.emit(prog, tmp_path / "ok") / "program.npz").exists()
 
 
 def test_synaptic_delays_match_lava() -> None:

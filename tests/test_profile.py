@@ -52,7 +52,7 @@ def hand_program() -> Program:
     blocks = [SynapseBlock("in->A", "in", "A", w_in, 0, 8, "excitatory"),
               SynapseBlock("A->B", "A", "B", w_ab, 0, 8, "excitatory")]
     return Program("loihi2", groups, blocks, [InputPort("in", (3,))],
-                   [OutputPort("out", "B", (2,))], {"dt": 1e-3})
+                   [OutputPort("out", "B", (2,))], {"dt": 1e-3}, dt=1e-3)
 
 
 def hand_run() -> tuple[np.ndarray, types.SimpleNamespace]:

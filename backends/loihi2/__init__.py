@@ -7,8 +7,8 @@ A newcomer changing Loihi 2 opens one file per part:
     quantize.py   quantize rules: CUBA-LIF mapping, scales, decays, thresholds, weights
     kernel.py     the neuron update (CUBA LIF, as Lava's PyLifModelBitAcc)
     synapse.py    synapse arithmetic: effective weights, weight exponent, latency
-    rules.py      design rules (small named checks)
-    emit.py       the artifact
+    rules.py      design rules (small named checks); emit is the plain artifact after them
+                  (``ChipTarget.emit``): Lava loads no file of its own
     oracle.py     Lava, the vendor's bit-exact simulator (lava/: its venv and runner)
 
 ``make_target(spec)`` also serves a user-described chip that says
@@ -23,7 +23,6 @@ from pathlib import Path
 
 from neurocc.ir.target import ChipTarget, TargetSpec, load_target
 
-from .emit import emit
 from .formats import NumericFormats, parse_formats
 from .kernel import KERNELS
 from .oracle import LavaOracle
@@ -42,8 +41,7 @@ def make_target(spec: TargetSpec) -> ChipTarget:
     spec = dataclasses.replace(spec, formats=formats)
     return ChipTarget(spec, kernels=KERNELS,
                       synapses=DenseSynapses(spec.synaptic_latency, formats.max_delay),
-                      rules=Loihi2Rules(formats), design_rules=DESIGN_RULES, oracle=LavaOracle(),
-                      emitter=emit)
+                      rules=Loihi2Rules(formats), design_rules=DESIGN_RULES, oracle=LavaOracle())
 
 
 def target() -> ChipTarget:

@@ -16,7 +16,6 @@ class LavaOracle:
 
     name = "lava"
     label = "Lava fixed_pt"
-    make_target = "make lava"
 
     @staticmethod
     def locate() -> Path:

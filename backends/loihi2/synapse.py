@@ -43,7 +43,6 @@ class DenseSynapses:
     """The synapse-arithmetic table entry (see ``ir.target.SynapseArithmetic``)."""
 
     saturation = "none"      # binary spikes times <= 9-bit weights: the int32 sum is exact
-    sum_bits = 0
 
     def __init__(self, latency: int, max_delay: int) -> None:
         self.latency = latency

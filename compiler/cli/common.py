@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import tempfile
@@ -78,6 +79,22 @@ def write_atomically(path: Path, write: Callable[[Any], None], suffix: str) -> N
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def add_artifact_arguments(p: argparse.ArgumentParser, input_required: bool = True) -> None:
+    """ARTIFACT and, when `input_required`, --input: what run and profile take first."""
+    p.add_argument("artifact", metavar="ARTIFACT", type=Path,
+                   help="an artifact directory written by `neurocc compile`")
+    if input_required:
+        p.add_argument("--input", type=Path, required=True, metavar="IN.npy",
+                       help="input spikes, time-major [T, B, *input_shape] (any non-zero is a "
+                            "spike); an .npz with one array per input name for several inputs")
+
+
+def write_json(path: Path, value: Any, default: Callable[[Any], Any] = str) -> None:
+    """`value` as indented JSON at `path`, atomically (``write_atomically``)."""
+    text = json.dumps(value, indent=2, default=default) + "\n"
+    write_atomically(path, lambda f: f.write(text.encode()), suffix=".json.tmp")
 
 
 def check_writable_dir(path: Path) -> None:

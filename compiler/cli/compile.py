@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from neurocc.compiler.api.inputs import load_graph_inputs
 from neurocc.ir.inputs import resolve_dt
 
 from .common import (Command, UsageError, check_writable_dir, make_console, positive_float,
-                     positive_int, shape_str, write_atomically)
+                     positive_int, shape_str, write_json)
 from .inspect import print_description
 
 
@@ -244,8 +243,7 @@ def run_compile(args: argparse.Namespace) -> int:
                   "quantization": program.info.get("quantization", {}),
                   "resources": program.info.get("resources"),
                   "routing": program.info.get("routing")}
-        text = json.dumps(report, indent=2, default=str) + "\n"
-        write_atomically(args.report, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        write_json(args.report, report)
     for note in program.info.get("quantization", {}).get("notes", []):
         console.print(f"note: {note}", markup=False)
     latency = program.output_latency

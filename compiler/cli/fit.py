@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from neurocc.compiler.api.inputs import load_numpy
 from neurocc.compiler.fit import fit_target
 
 from .common import (Command, UsageError, check_writable_dir, make_console, positive_float,
-                     write_atomically)
+                     write_json)
 from .compile import resolve_model_dt
 
 
@@ -111,9 +110,7 @@ def run_fit(args: argparse.Namespace) -> int:
     rows = [fit_target(graph, t, dt, options) for t in targets]
     _print_fit(rows, args.model)
     if args.json is not None:
-        text = json.dumps({"model": str(args.model), "dt": dt, "targets": rows}, indent=2,
-                          default=str) + "\n"
-        write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        write_json(args.json, {"model": str(args.model), "dt": dt, "targets": rows})
     return 0
 
 

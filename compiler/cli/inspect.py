@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from neurocc import ir
 from neurocc.compiler.api.describe import RECURRENCE_RULE, describe_graph
 
-from .common import Command, check_writable_dir, make_console, shape_str, write_atomically
+from .common import Command, check_writable_dir, make_console, shape_str, write_json
 
 
 def print_description(info: dict[str, Any]) -> None:
@@ -56,8 +55,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     info = describe_graph(graph, str(args.model))
     if args.json is not None:
         check_writable_dir(args.json)
-        text = json.dumps(info, indent=2) + "\n"
-        write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        write_json(args.json, info)
     print_description(info)
     return 0
 

@@ -10,7 +10,6 @@ and the run, are ``neurocc.compiler.api.profiling``'s.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from neurocc.compiler.api.artifact import artifact_target, load_artifact
 from neurocc.compiler.api.inputs import load_program_inputs
 from neurocc.compiler.api.profiling import energy_model, json_default
 
-from .common import Command, check_writable_dir, make_console, timed, write_atomically
+from .common import (Command, add_artifact_arguments, check_writable_dir, make_console, timed,
+                     write_atomically, write_json)
 
 HELP = "profile an artifact: spikes, sparsity, synaptic ops, memory, traffic and energy"
 DESCRIPTION = (
@@ -48,11 +48,7 @@ EPILOG = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("artifact", metavar="ARTIFACT", type=Path,
-                   help="an artifact directory written by `neurocc compile`")
-    p.add_argument("--input", type=Path, required=True, metavar="IN.npy",
-                   help="input spikes, time-major [T, B, *input_shape] (any non-zero is a spike); "
-                        "an .npz with one array per input name for several inputs")
+    add_artifact_arguments(p)
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
                    help="also write every figure (and the energy constants) as JSON")
     p.add_argument("--html", type=Path, default=None, metavar="REPORT.html",
@@ -194,8 +190,7 @@ def run_profile(args: argparse.Namespace) -> int:
     for line in report["overflow"]:
         console.print(f"overflow: {line}", markup=False)
     if args.json is not None:
-        text = json.dumps(report, indent=2, default=json_default) + "\n"
-        write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        write_json(args.json, report, default=json_default)
         console.print(f"wrote {args.json}", markup=False)
     if args.html is not None:
         from neurocc.simulators import report_html

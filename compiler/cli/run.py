@@ -15,7 +15,8 @@ from neurocc.compiler.api.artifact import artifact_target, load_artifact
 from neurocc.compiler.api.checks import ORACLES, require_oracle
 from neurocc.compiler.api.inputs import load_program_inputs
 
-from .common import Command, UsageError, check_writable_dir, make_console, timed, write_atomically
+from .common import (Command, UsageError, add_artifact_arguments, check_writable_dir, make_console,
+                     timed, write_atomically)
 
 
 def _check_groups(program: ir.Program, record: list[str]) -> None:
@@ -26,11 +27,7 @@ def _check_groups(program: ir.Program, record: list[str]) -> None:
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("artifact", metavar="ARTIFACT", type=Path,
-                   help="an artifact directory written by `neurocc compile`")
-    p.add_argument("--input", type=Path, required=True, metavar="IN.npy",
-                   help="input spikes, time-major [T, B, *input_shape] (any non-zero is a "
-                        "spike); an .npz with one array per input name for several inputs")
+    add_artifact_arguments(p)
     p.add_argument("--backend", choices=("emulator",) + ORACLES, default="emulator",
                    help="'emulator': neurocc's bit-accurate JAX emulator; 'lava': Intel "
                         "Lava's fixed-point Loihi 2 models (needs .venv-lava: make lava)")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from neurocc.compiler.api.describe import describe_target, shipped_targets
 
-from .common import Command, check_writable_dir, make_console, write_atomically
+from .common import Command, check_writable_dir, make_console, write_json
 
 
 def _bytes_human(bits: int) -> str:
@@ -79,8 +78,7 @@ def run_targets(args: argparse.Namespace) -> int:
     rows = [describe_target(spec) for spec in shipped_targets(args.extra)]
     _print_targets(rows)
     if args.json is not None:
-        text = json.dumps({"targets": rows}, indent=2) + "\n"
-        write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        write_json(args.json, {"targets": rows})
     return 0
 
 

@@ -7,7 +7,6 @@ module parses the options and prints the verdict.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from neurocc.compiler.api.artifact import artifact_target, load_artifact
 from neurocc.compiler.api.checks import AGAINST, ORACLES
 from neurocc.compiler.api.inputs import load_program_inputs, random_program_inputs
 
-from .common import (Command, UsageError, check_writable_dir, make_console, positive_int,
-                     probability, timed, write_atomically)
+from .common import (Command, UsageError, add_artifact_arguments, check_writable_dir, make_console,
+                     positive_int, probability, timed, write_json)
 
 
 def against_list(text: str) -> tuple[str, ...]:
@@ -31,8 +30,7 @@ def against_list(text: str) -> tuple[str, ...]:
 
 
 def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("artifact", metavar="ARTIFACT", type=Path,
-                   help="an artifact directory written by `neurocc compile`")
+    add_artifact_arguments(p, input_required=False)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, metavar="IN.npy",
                         help="input spikes [T, B, *input_shape] (.npz by input name for several)")
@@ -166,8 +164,7 @@ def run_verify(args: argparse.Namespace) -> int:
                   + " (each including JIT compilation or Lava's process start)", markup=False)
     _print_verdict(verdict)
     if args.json is not None:
-        text = json.dumps(verdict, indent=2, default=str) + "\n"
-        write_atomically(args.json, lambda f: f.write(text.encode()), suffix=".json.tmp")
+        write_json(args.json, verdict)
         console.print(f"wrote {args.json}", markup=False)
     oracle = target.oracle
     if oracles and not verdict[oracle.name]["bit_exact"]:

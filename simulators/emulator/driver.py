@@ -126,7 +126,8 @@ class Emulator:
             self.kernels[name] = target.kernels[g.model]
             self.params[name] = self.kernels[name].prepare(g.params, g.size)
         arith = target.synapses
-        per_event = arith.saturation == "per_event"
+        self.per_event = arith.saturation == "per_event"
+        ports = {p.name for p in program.inputs}
         self.blocks: dict[str, Block] = {}
         for b in program.synapses:
             # the dense accumulators hold the whole matrix: this is where a block is expanded
@@ -135,13 +136,13 @@ class Emulator:
                      if b.source in program.groups else 1)
             self.blocks[b.name] = Block(b.source, b.target, int(b.delay),
                                         np.ascontiguousarray(w.T),
-                                        b.source in {p.name for p in program.inputs}, b,
-                                        max_count=count, per_event=per_event)
+                                        b.source in ports, b,
+                                        max_count=count, per_event=self.per_event)
         self._compiled: dict[int, Callable] = {}
 
     def _build(self, batch: int) -> Callable:
         prog, kernels, blocks, target = self.program, self.kernels, self.blocks, self.target
-        per_event = target.synapses.saturation == "per_event"
+        per_event = self.per_event
         # spikes (graded: a count of `width` bits) and the kernels' flags packed in one code
         # per neuron and step: int8 while they fit beside the sign bit
         width = max(k.spike_bits for k in kernels.values())
