@@ -82,8 +82,8 @@ def compare_bit_exact(emulator: Mapping[str, Mapping[str, np.ndarray]],
                       groups: Sequence[str] | None = None) -> BitExactReport:
     """Compare two runs entry by entry: ``run[group][variable]`` arrays [T, B, n].
 
-    ``groups`` fixes the order (default: the emulator's); every variable of
-    ``VARIABLES`` present in both runs is compared. A variable present in only
+    ``groups`` fixes the order (default: the emulator's); every variable (spikes and
+    each state variable the chip's kernel has, e.g. u and v) is compared. A variable present in only
     one run, or arrays of different shapes, are a VerificationError: the runs
     did not record the same thing.
     """
@@ -95,7 +95,9 @@ def compare_bit_exact(emulator: Mapping[str, Mapping[str, np.ndarray]],
     for gi, g in enumerate(groups):
         if g not in emulator or g not in other:
             raise VerificationError(f"group '{g}' was not recorded by both runs")
-        for vi, var in enumerate(VARIABLES):
+        # spikes, then each state variable in the order either run recorded it
+        names = list(dict.fromkeys(["spikes", *emulator[g], *other[g]]))
+        for vi, var in enumerate(names):
             has_a, has_b = var in emulator[g], var in other[g]
             if not (has_a or has_b):
                 continue

@@ -92,6 +92,10 @@ class SynapseBlock:
     sign_mode: str = "mixed"  # mixed | excitatory | inhibitory (never auto-detected)
     delay: int = 0
     storage: str = "dense"
+    #: which synaptic input of the target neurons the block feeds: 0, or 1 for a second
+    #: synaptic current with its own decay (a chip's second synapse); kernels with one take 0
+    #: only
+    receptor: int = 0
 
     def __post_init__(self) -> None:
         self.weights = as_encoding(self.weights)
@@ -193,6 +197,10 @@ class Program:
             if b.weights.shape != (n_dst, n_src):
                 raise ValueError(f"synapse block '{b.name}': weights {b.weights.shape}, "
                                  f"expected {(n_dst, n_src)}")
+            if isinstance(b.receptor, bool) or not isinstance(b.receptor, (int, np.integer)) \
+                    or b.receptor < 0:
+                raise ValueError(f"synapse block '{b.name}': receptor {b.receptor!r}, expected "
+                                 "an integer >= 0")
             if b.weights.kind not in ENCODINGS:
                 raise ValueError(f"synapse block '{b.name}': unknown encoding {b.weights.kind!r}")
         for p in self.outputs:
@@ -214,7 +222,8 @@ class Program:
             synapses.append({"name": b.name, "source": b.source, "target": b.target,
                              "weight_exp": int(b.weight_exp), "num_weight_bits": int(b.num_weight_bits),
                              "sign_mode": b.sign_mode, "delay": int(b.delay),
-                             "encoding": b.weights.kind, "storage": b.storage})
+                             "encoding": b.weights.kind, "storage": b.storage}
+                            | ({"receptor": int(b.receptor)} if b.receptor else {}))
             for key, value in b.weights.arrays().items():
                 arrays[f"synapse/{b.name}/{key}"] = _int_array(value, f"synapse {b.name}.{key}")
         manifest = {
@@ -278,7 +287,7 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """A deterministic .npz: sorted members, fixed timestamps, no compression."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
@@ -291,8 +300,12 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def save_program(program: Program, path: str | os.PathLike) -> Path:
-    """Write the artifact directory atomically (temp dir, then rename)."""
+def save_program(program: Program, path: str | os.PathLike,
+                 extra: dict[str, bytes] | None = None) -> Path:
+    """Write the artifact directory atomically (temp dir, then rename).
+
+    `extra`: more files for the directory, by name (a chip's own export, say), written
+    in the same temporary directory so the artifact appears whole or not at all."""
     path = Path(path)
     program.check()
     manifest, arrays = program.to_files()
@@ -300,8 +313,10 @@ def save_program(program: Program, path: str | os.PathLike) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
     try:
-        (tmp / "program.npz").write_bytes(_npz_bytes(arrays))
+        (tmp / "program.npz").write_bytes(npz_bytes(arrays))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        for name, data in (extra or {}).items():
+            (tmp / name).write_bytes(data)
         if path.exists():
             if not (path / "manifest.json").exists() and any(path.iterdir()):
                 raise ArtifactError(f"{path}: exists and is not a neurocc artifact; refusing to "

@@ -386,6 +386,8 @@ class GroupContext:
     incoming: tuple[Incoming, ...]
     options: Any                    # the pass's QuantizeOptions
     deferred_before: bool           # an earlier group already deferred a problem
+    outputs: tuple[str, ...] = ()   # the Output nodes that read this node
+    feeds: tuple[str, ...] = ()     # the neuron nodes this node's spikes reach
 
 
 @dataclasses.dataclass
@@ -417,6 +419,9 @@ class NeuronKernel(Protocol):
     state: tuple[str, ...]           # the state's fields, in order (recordable traces)
     flags: Mapping[str, str]         # overflow flag -> what it means, for the report
     spike_bits: int                  # 1: binary spikes; more: a spike count per step
+    # optional: ``receptors`` [1], the synaptic inputs a neuron has (blocks name theirs by
+    # ``SynapseBlock.receptor``); with more than one, a summed ``a_in`` is a tuple, one
+    # sum per receptor
     param_bits: Mapping[str, int]    # stored width of each parameter (memory estimates)
 
     def prepare(self, params: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]: ...
@@ -432,12 +437,20 @@ class SynapseArithmetic(Protocol):
     block)`` turns the sum of spikes times those weights into what the target
     receives (a shift by the weight exponent, say). ``saturation`` is "none" when the
     sum is exact in int32, or "per_event" when the chip saturates the target's input
-    after every event, in presynaptic order: the emulator then hands the kernel the
-    ordered event rows (``[batch, events, neurons]``) and the kernel applies them,
-    clipping at its own width.
+    after every event, in presynaptic order: the emulator then asks ``summarize(counts,
+    weights_t)`` for each block's events of a step as a summary per target neuron
+    (``[batch, k, neurons]``, in presynaptic order; zero counts must give the summary of
+    no event) and hands the kernel the summaries of its blocks, in block order, with
+    their receptors: ``[(receptor, summary), ...]``; the kernel applies them.
+
+    Optional (defaults in brackets): ``input_latency`` [``latency``], the steps a block
+    from an input port adds (0: an input reaches its neurons in the step it arrives);
+    ``max_input_count`` [1], the most events one input channel delivers in a step (1:
+    binary input, any non-zero value is one spike; more: input arrays hold event counts,
+    clipped to this).
     """
 
-    latency: int                     # steps a block adds between a spike and its target
+    latency: int                     # steps a block from a neuron group adds
     max_delay: int                   # the longest extra synaptic delay, in steps
     saturation: str                  # "none" | "per_event"
 
@@ -458,6 +471,10 @@ class QuantizeRules(Protocol):
     def semantics(self) -> dict[str, Any]: ...
     def quantize_group(self, ctx: Any) -> Any: ...
     def deferred_error(self, deferred: list[Any]) -> Exception: ...
+    # optional: ``quantize_network(contexts) -> [GroupQuantized]``, all groups at once, for a
+    # chip whose groups share formats (one weight shift per matrix across layers, say);
+    # ``chained_weights`` (default True): False refuses two weight layers in a row instead
+    # of composing them
 
 
 class Oracle(Protocol):

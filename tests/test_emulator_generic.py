@@ -47,7 +47,9 @@ class Counter:
         return State(jnp.broadcast_to(p["v0"], (batch,) + p["v0"].shape).astype(jnp.int32))
 
     def step(self, p: dict, s: State, a_in: jax.Array) -> tuple[State, jax.Array, dict]:
-        if self.per_event:             # [batch, events, n]: one clipped add per event row
+        if self.per_event:             # [(receptor, [batch, events, n])]: one clipped add per row
+            a_in = jnp.concatenate([rows for _, rows in a_in], axis=-2)
+
             def add(carry, row):
                 v, hit = carry
                 raw = v + row
@@ -74,6 +76,11 @@ class Synapses:
     @staticmethod
     def deliver(acc: jax.Array, block: Any) -> jax.Array:
         return acc
+
+    @staticmethod
+    def summarize(counts: jax.Array, weights_t: jax.Array) -> jax.Array:
+        """Each source's events as one row, in presynaptic order: [batch, sources, n]."""
+        return counts[..., :, None] * weights_t
 
 
 def chip(per_event: bool) -> ChipTarget:

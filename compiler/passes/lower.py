@@ -30,6 +30,8 @@ NEURON_KINDS = ("LIF", "CubaLIF", "IF")
 #: non-spiking neurons whose voltage a chip may read out: allowed where only Output nodes
 #: read them, as a trained network's readout layer (``rules.readout_kinds``)
 READOUT_KINDS = ("LI", "CubaLI")
+#: the linear nodes that hold a weight matrix (a chip may refuse two in a row)
+WEIGHT_KINDS = ("Affine", "Linear", "Conv1d", "Conv2d")
 LINEAR_KINDS = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
                 "Scale", "Identity")
 
@@ -168,8 +170,22 @@ def lower_synapses(graph: Graph, rules: Any = ANY_TARGET) -> Lowered:
         return terms
 
     lowered = Lowered([], graph.inputs, {}, {})
+    chained = getattr(rules, "chained_weights", True)
+    weighted: dict[str, str] = {}   # linear node -> the weight layer on its chain (if any)
     for name in graph.order:
         node = graph.nodes[name]
+        if node.kind in LINEAR_KINDS and not chained:
+            before = [weighted[p] for p in graph.predecessors(name) if p in weighted]
+            if node.kind in WEIGHT_KINDS and before:
+                raise UnsupportedNodeError(
+                    f"nodes '{before[0]}' -> '{name}' are two weight layers in a row ({chip}'s "
+                    "rule: one weight matrix between two neuron layers). Multiply them into "
+                    "one layer in the model (W = W2 @ W1, b = W2 @ b1 + b2) and export it "
+                    "again, or put a neuron layer between them")
+            if node.kind in WEIGHT_KINDS:
+                weighted[name] = name
+            elif before:
+                weighted[name] = before[0]
         if node.kind in LINEAR_KINDS:
             in_shape, out_shape = shapes[name].input, shapes[name].output
             terms = {k: _apply(node, in_shape, out_shape, m) for k, m in gathered(name).items()}

@@ -70,40 +70,64 @@ def quantize(graph: Graph, target: Any, options: QuantizeOptions = QuantizeOptio
         raise QuantizationError(f"--force names {unknown}, which are not neuron nodes "
                                 f"(neuron nodes: {lowered.groups})")
     depth: dict[str, int] = {n: 0 for n in lowered.inputs}
-    for g in lowered.groups:
-        ff = [depth[c.source] for c in lowered.incoming[g] if c.hops == 0 and c.source in depth]
-        depth[g] = 1 + max(ff, default=0)
+    # lead: steps the chip runs a group behind the float model; every block adds its
+    # latency (``input_latency`` from an input port, ``latency`` from a group)
     lat, max_delay = target.synapses.latency, target.synapses.max_delay
+    lat_in = getattr(target.synapses, "input_latency", lat)
+    lead: dict[str, int] = {n: 0 for n in lowered.inputs}
+    edge_lat = lambda src: lat_in if src in lowered.inputs else lat  # noqa: E731
+    for g in lowered.groups:
+        ff = [c.source for c in lowered.incoming[g] if c.hops == 0 and c.source in depth]
+        depth[g] = 1 + max((depth[c] for c in ff), default=0)
+        lead[g] = max((lead[c] + edge_lat(c) for c in ff), default=lat_in)
+    readers: dict[str, list[str]] = {g: [] for g in lowered.groups}
+    feeds: dict[str, list[str]] = {g: [] for g in lowered.groups}
+    for o, g in lowered.outputs.items():
+        readers[g].append(o)
+    for g in lowered.groups:
+        for c in lowered.incoming[g]:
+            if c.source in feeds and g not in feeds[c.source]:
+                feeds[c.source].append(g)
     groups, blocks = {}, []
     consts: dict[int, InputPort] = {}
     report: dict[str, Any] = {"groups": {}, "blocks": {}}
     deferred: list[Any] = []
     notes: list[str] = []
     voltage_scale: dict[str, float] = {}   # readouts: chip v units per float unit
-    for g in lowered.groups:
+
+    def context(g: str) -> GroupContext:
         incoming = []
         for c in lowered.incoming[g]:
             if c.source == BIAS:
                 # a constant source, switched on so its first spike lands on the target's
                 # first aligned step (later by one step per recurrent edge on the path)
-                start = depth[g] - lat + c.hops
+                start = lead[g] - lat_in + c.hops
                 port = consts.setdefault(start, InputPort(f"const@{start}", (1,), "const", start))
                 source, delay = port.name, 0
             else:
                 source = c.source
-                delay = depth[g] - depth.get(c.source, 0) + c.hops - lat
+                delay = lead[g] - lead.get(c.source, 0) + c.hops - edge_lat(c.source)
             if delay < 0 or delay > max_delay:
+                why = ("recurrent edges into an earlier layer cannot be expressed" if delay < 0
+                       else f"{target.name} delays a synapse by at most {max_delay} step(s), so a "
+                       "skip connection past a layer cannot keep the float timing; remove the "
+                       "skip, or route it through the layers in between")
                 raise UnsupportedNodeError(
                     f"edge '{c.source}' -> '{g}' would need a synaptic delay of {delay} steps to keep "
-                    f"the float timing on {target.name} (range 0..{max_delay}); recurrent edges "
-                    "into an earlier layer cannot be expressed")
+                    f"the float timing on {target.name} (range 0..{max_delay}); {why}")
             name = f"{source}->{g}" + (f"@{c.hops}" if c.hops and source == c.source else "")
             incoming.append(Incoming(name, source, c.source, delay, c.hops, c.matrix,
                                      c.source == BIAS))
-        ctx = GroupContext(g, graph.nodes[g], tuple(graph.shapes[g].output), dt,
-                           factors.a_mem[g], factors.a_syn.get(g),
-                           depth[g], depth[g] * lat, tuple(incoming), options, bool(deferred))
-        done = rules.quantize_group(ctx)
+        return GroupContext(g, graph.nodes[g], tuple(graph.shapes[g].output), dt,
+                            factors.a_mem[g], factors.a_syn.get(g),
+                            depth[g], lead[g], tuple(incoming), options, bool(deferred),
+                            tuple(readers[g]), tuple(feeds[g]))
+
+    if hasattr(rules, "quantize_network"):   # a chip whose groups share formats
+        results = rules.quantize_network([context(g) for g in lowered.groups])
+    else:
+        results = (rules.quantize_group(context(g)) for g in lowered.groups)
+    for g, done in zip(lowered.groups, results):
         groups[g] = done.group
         blocks += done.blocks
         report["groups"][g] = done.report
@@ -115,10 +139,11 @@ def quantize(graph: Graph, target: Any, options: QuantizeOptions = QuantizeOptio
     if deferred:
         raise rules.deferred_error(deferred)
     inputs = [InputPort(n, tuple(graph.shapes[n].output)) for n in lowered.inputs]
-    inputs += [consts[k] for k in sorted(consts)]
+    used = {b.source for b in blocks}   # a chip may take a bias as a parameter instead
+    inputs += [consts[k] for k in sorted(consts) if consts[k].name in used]
     outputs = []
     for o, g in sorted(lowered.outputs.items()):
-        shape, latency = tuple(graph.shapes[g].output), depth[g] * lat
+        shape, latency = tuple(graph.shapes[g].output), lead[g]
         outputs.append(OutputPort(o, g, shape, latency=latency) if g not in voltage_scale else
                        OutputPort(o, g, shape, kind="voltage", scale=voltage_scale[g],
                                   latency=latency))
@@ -126,6 +151,7 @@ def quantize(graph: Graph, target: Any, options: QuantizeOptions = QuantizeOptio
         "dt": dt, **rules.semantics(),
         "recurrence": "an edge closing a cycle carries the previous step (chip: one synapse step)",
         "synaptic_latency": lat,
+        **({"input_latency": lat_in} if lat_in != lat else {}),
     }
     if notes:
         report["notes"] = notes

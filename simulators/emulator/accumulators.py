@@ -4,8 +4,8 @@
   that count the block's synaptic events in the same product;
 * event-driven sums for large blocks at small batch (one weight row per active
   source, as many trips as spikes);
-* per-event rows, for a target that saturates after every event in presynaptic
-  order: its kernel applies them one by one;
+* per-event summaries, for a target that saturates after every event in presynaptic
+  order (the target's synapse arithmetic forms them, its kernel applies them);
 and the stages (strongly connected components) the driver scans group by group.
 """
 
@@ -34,8 +34,13 @@ class Block:
     #: the largest spike count a source sends in one step (1: binary spikes)
     max_count: int = 1
     #: the target saturates per event, in presynaptic order: the driver hands its kernel
-    #: the ordered event rows instead of their sum
+    #: the block's ordered summary (``SynapseArithmetic.summarize``) instead of its sum
     per_event: bool = False
+    #: steps from a spike to its delivery: the block's latency plus its delay (0: an input
+    #: port's block that the target sees in the same step)
+    lag: int = 1
+    #: the target's synaptic input it feeds (``SynapseBlock.receptor``)
+    receptor: int = 0
 
     def summation(self, batch: int, force: str | None = None) -> str:
         """per-event / event / dense-i8 / dense-f32 / dense-i32, from the block's weights,
@@ -87,15 +92,6 @@ CHUNK_ELEMENTS = 1 << 23
 DENSE_DTYPES = {"dense-i8": jnp.int8, "dense-f32": jnp.float32, "dense-i32": I32}
 
 PREFIX_BLOCK = 32
-
-
-def per_event_rows(s: jax.Array, rows: jax.Array) -> jax.Array:
-    """Each source's contribution to each target, in presynaptic order: [batch, sources,
-    targets], ``count x weight row`` (zero rows for silent sources). A target that
-    saturates after every event adds them one source at a time (adding one source's
-    ``count`` equal events with saturation is a single clipped add: they move the sum
-    one way)."""
-    return s.astype(I32)[..., :, None] * rows.astype(I32)
 
 
 def stages(groups: list[str], edges: list[tuple[str, str, bool]]) -> list[list[str]]:

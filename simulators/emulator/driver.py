@@ -43,7 +43,7 @@ from neurocc.ir import Program, SimulationError
 from neurocc.ir.inputs import check_inputs
 
 from .accumulators import (CHUNK_ELEMENTS, DENSE_DTYPES, Block, event_sum, pack_spikes,
-                           per_event_rows, stages as plan_stages, unpack_spikes, unpacker,
+                           stages as plan_stages, unpack_spikes, unpacker,
                            with_event_columns)
 
 I32 = jnp.int32
@@ -127,22 +127,43 @@ class Emulator:
             self.params[name] = self.kernels[name].prepare(g.params, g.size)
         arith = target.synapses
         self.per_event = arith.saturation == "per_event"
+        lat = int(arith.latency)
+        lat_in = int(getattr(arith, "input_latency", lat))
+        #: the most events an input channel delivers per step (1: binary spikes)
+        self.input_cap = int(getattr(arith, "max_input_count", 1))
         ports = {p.name for p in program.inputs}
+        data_ports = {p.name for p in program.data_inputs}
         self.blocks: dict[str, Block] = {}
         for b in program.synapses:
             # the dense accumulators hold the whole matrix: this is where a block is expanded
             w = arith.weights(b).to_dense()
-            count = ((1 << self.kernels[b.source].spike_bits) - 1
-                     if b.source in program.groups else 1)
+            count = ((1 << self.kernels[b.source].spike_bits) - 1 if b.source in program.groups
+                     else self.input_cap if b.source in data_ports else 1)
+            lag = (lat_in if b.source in ports else lat) + int(b.delay)
+            if lag == 0 and b.source not in ports:
+                raise SimulationError(f"synapse block '{b.name}': a block from a group needs a "
+                                      f"latency of at least one step (target '{target.name}' "
+                                      "gives it 0)")
+            receptors = getattr(self.kernels[b.target], "receptors", 1)
+            if not 0 <= b.receptor < receptors:
+                raise SimulationError(
+                    f"synapse block '{b.name}': receptor {b.receptor}, but model "
+                    f"'{program.groups[b.target].model}' has {receptors} synaptic input(s) "
+                    f"(receptors 0..{receptors - 1})")
+            if receptors > 1 and not self.per_event:
+                raise SimulationError(f"model '{program.groups[b.target].model}': several "
+                                      "receptors need a per-event synapse arithmetic")
             self.blocks[b.name] = Block(b.source, b.target, int(b.delay),
                                         np.ascontiguousarray(w.T),
                                         b.source in ports, b,
-                                        max_count=count, per_event=self.per_event)
+                                        max_count=count, per_event=self.per_event,
+                                        lag=lag, receptor=int(b.receptor))
         self._compiled: dict[int, Callable] = {}
 
     def _build(self, batch: int) -> Callable:
         prog, kernels, blocks, target = self.program, self.kernels, self.blocks, self.target
         per_event = self.per_event
+        graded = self.input_cap > 1
         # spikes (graded: a count of `width` bits) and the kernels' flags packed in one code
         # per neuron and step: int8 while they fit beside the sign bit
         width = max(k.spike_bits for k in kernels.values())
@@ -166,6 +187,9 @@ class Emulator:
         self.hoisted = tuple(hoisted)
         self.stages = tuple(tuple(st) for st in stages)
         in_scan = [n for n in blocks if n not in hoisted]
+        # a block of lag 0 (an input port's, on a chip whose input reaches its neurons in the
+        # step it arrives) is formed in the step itself, before its target's kernel
+        direct = {n for n in in_scan if blocks[n].lag == 0}
         # each block's weights carry extra columns that count its synaptic events
         wt, digits = {}, {}
         for n, b in blocks.items():
@@ -173,14 +197,14 @@ class Emulator:
             w, digits[n] = with_event_columns(b.weights_t, dtype)
             wt[n] = jnp.asarray(w, dtype)
         incoming = {g: [n for n in in_scan if blocks[n].target == g] for g in groups}
-        lag = {n: 1 + blocks[n].delay for n in hoisted}
+        lag = {n: blocks[n].lag for n in hoisted}
 
         def raw_product(n: str, s: jax.Array) -> tuple[jax.Array, jax.Array]:
             """Block n's sums for binary sources s [..., sources], all columns, and its events."""
             lead, s2 = s.shape[:-1], s.reshape(-1, s.shape[-1])
             n_tgt = sizes[blocks[n].target]
-            if mode[n] == "per-event":   # ordered rows, and the events from the count column
-                rows = per_event_rows(s2, wt[n][:, :n_tgt])
+            if mode[n] == "per-event":   # the ordered summary, and the events from the count column
+                rows = target.synapses.summarize(s2.astype(I32), wt[n][:, :n_tgt])
                 events = jnp.dot(s2.astype(I32), wt[n][:, n_tgt].astype(I32))
                 return rows.reshape(lead + rows.shape[1:]), events.reshape(lead)
             if mode[n] == "event":
@@ -214,18 +238,26 @@ class Emulator:
             states, queues = carry
             k, data, pre = xs
             spikes, new_states, flags = {}, {}, {}
+            now, now_events = {}, {}
             for g in stage:
-                if per_event:   # the ordered event rows of every block, in program order
-                    rows = [queues[n][0] for n in incoming[g]]
-                    a_in = (jnp.concatenate(rows, axis=-2) if rows
-                            else jnp.zeros((batch, 0, sizes[g]), I32))
+                if per_event:   # every block's ordered summary, in program order
+                    a_in = []
+                    for n in incoming[g]:
+                        if n in direct:
+                            b = blocks[n]
+                            a, ev = product(n, port_source(b.source, data, k))
+                            now[n] = a = jnp.broadcast_to(a, (batch,) + a.shape[-2:])
+                            now_events[n] = jnp.broadcast_to(ev, (batch,))
+                        else:
+                            a = queues[n][0]
+                        a_in.append((blocks[n].receptor, a))
                 else:
                     a_in = pre[g] if g in pre else jnp.zeros((batch, sizes[g]), I32)
                     for n in incoming[g]:
                         a_in = a_in + queues[n][0]
                 new_states[g], s, flags[g] = kernels[g].step(params[g], states[g], a_in)
                 spikes[g] = s
-            new_queues, events = {}, {}
+            new_queues, events = {}, dict(now_events)
             for n in queues:
                 b = blocks[n]
                 s = spikes[b.source] if b.source in spikes else port_source(b.source, data, k)
@@ -255,8 +287,9 @@ class Emulator:
             it (from ports and earlier stages), then its scan."""
             states, queues, held = carry
             ks, packed = xs
-            # unpacked per chunk, where XLA fuses it into the products' input
-            data = {k: unpack_spikes(v, ports[k].size) for k, v in packed.items()}
+            # unpacked per chunk, where XLA fuses it into the products' input (event counts,
+            # on a chip that takes several per step, come as bytes)
+            data = {k: v if graded else unpack_spikes(v, ports[k].size) for k, v in packed.items()}
             size = ks.shape[0]
             states, queues = dict(states), dict(queues)
             new_held, hoisted_events, codes, traces, events = {}, {}, {}, {}, {}
@@ -293,7 +326,7 @@ class Emulator:
                 stage_ports = sorted({blocks[n].source for n in own if blocks[n].source in ports})
                 (st, qu), ys = jax.lax.scan(
                     lambda c, x, stage=stage, delivered=delivered: step(stage, c, (x[0], x[2], delivered(x[1]))),
-                    ({g: states[g] for g in stage}, {n: queues[n] for n in own}),
+                    ({g: states[g] for g in stage}, {n: queues[n] for n in own if n not in direct}),
                     (ks, jnp.arange(size, dtype=I32), {p: data[p] for p in stage_ports}))
                 states.update(st)
                 queues.update(qu)
@@ -313,14 +346,17 @@ class Emulator:
             ys.update(counts)
             return (states, queues, new_held), ys
 
+        # a per-event block's queue starts with the summary of no event
+        empty = ({n: target.synapses.summarize(
+            jnp.zeros((1, wt[n].shape[0]), I32), wt[n][:, :sizes[blocks[n].target]])[0]
+            for n in in_scan if n not in direct} if per_event else {})
+
         def simulate(data):
             steps = next(iter(data.values())).shape[0] if data else 1
             carry = ({g: kernels[g].init(params[g], batch) for g in groups},
-                     {n: jnp.zeros((blocks[n].delay + 1, batch)
-                                   + ((sizes[blocks[n].source] if blocks[n].source in sizes
-                                       else ports[blocks[n].source].size,) if per_event else ())
-                                   + (sizes[blocks[n].target],), I32)
-                      for n in in_scan},
+                     {n: jnp.zeros((blocks[n].lag, batch), I32)[..., None, None] + empty[n]
+                      if per_event else jnp.zeros((blocks[n].lag, batch, sizes[blocks[n].target]), I32)
+                      for n in in_scan if n not in direct},
                      {n: jnp.zeros((lag[n], batch, wt[n].shape[1]), I32) for n in hoisted})
             # chunks bound the memory of the hoisted products and the recorded spikes
             per_step = batch * (sum(sizes.values()) + sum(sizes[blocks[n].target] for n in hoisted)
@@ -350,7 +386,11 @@ class Emulator:
         if fn is None:
             fn = self._compiled[batch] = self._build(batch)
         # numpy in: jit transfers it with less dispatch than jnp.asarray (0.3 ms a call)
-        flat = {k: pack_spikes(v.reshape(steps, batch, -1)) for k, v in data.items()}
+        if self.input_cap > 1:   # event counts, one byte per channel and step
+            flat = {k: _counts(k, v.reshape(steps, batch, -1), self.input_cap)
+                    for k, v in data.items()}
+        else:
+            flat = {k: pack_spikes(v.reshape(steps, batch, -1)) for k, v in data.items()}
         ys = fn(flat)
         ys = jax.tree_util.tree_map(np.asarray, ys)
         prog = self.program
@@ -376,3 +416,16 @@ def run(program: Program, target: Any, inputs: np.ndarray | dict[str, np.ndarray
 
 def _check_inputs(program: Program, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return check_inputs({p.name: p.shape for p in program.data_inputs}, inputs)
+
+
+def _counts(name: str, x: np.ndarray, cap: int) -> np.ndarray:
+    """Input event counts as bytes, clipped to the chip's `cap` per channel and step (the
+    chip drops the rest); whole numbers 0..255 only, as the chip's input interface takes."""
+    bad = (x < 0) | (x > 255) | (x != np.floor(x))
+    if np.any(bad):
+        t, b, i = (int(j) for j in np.argwhere(bad)[0])
+        raise SimulationError(
+            f"input '{name}': value {x[t, b, i]!r} at [step {t}, sample {b}, channel {i}] is not "
+            f"an event count 0..255 (the chip takes a byte per channel and step, and uses at "
+            f"most {cap} events of it); give whole numbers of input events")
+    return np.minimum(x, cap).astype(np.uint8)
