@@ -9,7 +9,10 @@ DEMO_OUT := out/demo
 LAVA_VENV := .venv-lava
 LAVA_DIR := backends/loihi2/lava
 
-.PHONY: demo test bench lava browser clean distclean
+XYLO_VENV := .venv-xylo
+XYLO_DIR := backends/xylo/xylosim
+
+.PHONY: demo test bench lava xylo browser clean distclean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +48,14 @@ lava: $(LAVA_VENV)/.neurocc-lava-ok
 $(LAVA_VENV)/.neurocc-lava-ok: $(LAVA_DIR)/build_venv.sh $(LAVA_DIR)/lava311_shim.py
 	bash $(LAVA_DIR)/build_venv.sh $(LAVA_VENV)
 
+# SynSense's bit-accurate Xylo simulator (xylosim, no license) and rockpool (AGPL-3.0)
+# are installed tools in their own venv; neurocc talks to them through a subprocess
+# and files, never by import. The first build compiles xylosim (about a minute).
+xylo: $(XYLO_VENV)/.neurocc-xylo-ok
+
+$(XYLO_VENV)/.neurocc-xylo-ok: $(XYLO_DIR)/build_venv.sh
+	bash $(XYLO_DIR)/build_venv.sh $(XYLO_VENV)
+
 # The HTML report's test opens it in headless Chromium (Debian's package). Installed
 # where apt-get can (as root, as on CI); elsewhere that one test says why it skipped.
 browser:
@@ -54,7 +65,7 @@ browser:
 		|| echo "could not install chromium: the HTML report test will skip"; \
 	else echo "no chromium and no apt-get as root: the HTML report test will skip"; fi
 
-test: $(STAMP) lava browser
+test: $(STAMP) lava xylo browser
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP)
@@ -68,4 +79,4 @@ clean:
 	find . -name __pycache__ -type d -not -path "./.venv*" -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(LAVA_VENV)
+	rm -rf $(VENV) $(LAVA_VENV) $(XYLO_VENV)

@@ -23,18 +23,22 @@ from neurocc.ir.target import load_target as load_spec
 #: arithmetic name -> the package whose ``make_target(spec)`` implements it
 ARITHMETICS: dict[str, str] = {
     "loihi2": "neurocc.backends.loihi2",
+    "xylo": "neurocc.backends.xylo",
 }
 
 #: vendor simulator (a target's ``oracle.name``, what `run --backend` and `verify --against`
 #: take) -> the arithmetic it proves
 ORACLES: dict[str, str] = {
     "lava": "loihi2",
+    "xylosim": "xylo",
 }
 
 #: shipped target name -> (package, TOML file in it), in the order `neurocc targets` lists them
 _SHIPPED: dict[str, tuple[str, str]] = {
     "loihi2": ("loihi2", "loihi2.toml"),
     "xylo_audio2": ("xylo", "xylo_audio2.toml"),
+    "xylo_imu": ("xylo", "xylo_imu.toml"),
+    "xylo_audio3": ("xylo", "xylo_audio3.toml"),
     "speck": ("speck", "speck.toml"),
     "spinnaker2": ("spinnaker2", "spinnaker2.toml"),
 }

@@ -75,6 +75,8 @@ RULES: dict[str, Rule] = {
 SCRIPT_EXTRAS: dict[str, frozenset[str]] = {
     # Lava's runner: scipy for CSR weights, and the import hook next to it by bare name.
     "backends/loihi2/lava/runner.py": frozenset({"scipy", "lava311_shim"}),
+    # runs inside .venv-xylo: SynSense's simulator and the samna stand-in beside it
+    "backends/xylo/xylosim/runner.py": frozenset({"xylosim", "samna_stub"}),
 }
 
 STDLIB = frozenset(sys.stdlib_module_names)
