@@ -1,0 +1,130 @@
+"""Seeded random Xylo Programs for the conformance suite (tests/test_conformance.py).
+
+Each seed is a whole Xylo network: 16 input channels -> one or two hidden layers
+(recurrent, sometimes on Isyn2) -> readout, built directly from the ir.Program
+dataclasses with the chip's formats. The kind (seed % len(KINDS)) aims it at one
+of the traps of docs/xylo-arithmetic.md (its section 6 case groups):
+
+    base          shifts 0..2, dash 1..5, thresholds 1000..32767 (log-uniform)
+    bias          biases +-2000
+    saturate      weights at +-127/-128, shifts 7, dense: saturating adds, in order
+    dash_extremes dash 0 and 15 (synapses also 1)
+    multispike    thresholds 1..19: the 31 (hidden) and 1 (readout) spike caps bind
+    recurrent     dense recurrent weights at shift 6
+    neg_floor     strong inhibition, dash_mem 0/1/15: Vmem reaches and sticks at -32768
+    wide_shift    shifts 8..15: the shifted weight wraps in int16
+
+Input counts (shared by every seed of a chunk) reach 39 per step on some steps,
+beyond the chip's 15-event cap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurocc.ir import InputPort, NeuronGroup, OutputPort, Program, SynapseBlock
+
+KINDS = ("base", "bias", "saturate", "dash_extremes", "multispike", "recurrent", "neg_floor",
+         "wide_shift")
+N_IN = 16
+
+
+def random_program(seed: int, target) -> tuple[Program, str]:
+    rng = np.random.default_rng(seed)
+    kind = KINDS[seed % len(KINDS)]
+    f = target.formats
+    syn = f.synapses
+    n_layers = int(rng.integers(1, 3))
+    sizes = [int(rng.integers(1, 33)) for _ in range(n_layers)]
+    n_out = int(rng.integers(1, target.network.max_output_neurons + 1))
+    tag = f"s{seed}"
+    hidden = [f"{tag}.h{i}" for i in range(n_layers)]
+    readout = f"{tag}.out"
+
+    def thresholds(n: int) -> np.ndarray:
+        if kind == "multispike":
+            return rng.integers(1, 20, n)
+        return np.exp(rng.uniform(np.log(1000), np.log(32767), n)).astype(np.int64)
+
+    def dashes(n: int, low: int = 1) -> np.ndarray:
+        if kind == "dash_extremes":
+            return rng.choice([0, 15, low], n)
+        if kind == "neg_floor":
+            return rng.choice([0, 1, 15], n)
+        return rng.integers(low, 6, n)
+
+    def neuron(name: str, n: int, model: str) -> NeuronGroup:
+        p = {"dash_mem": dashes(n, 0), "dash_syn": dashes(n), "threshold": thresholds(n),
+             "bias": (rng.integers(-2000, 2001, n) if kind == "bias" else
+                      rng.integers(-200, 201, n) * (rng.random(n) < 0.2))}
+        if model == "xylo.lif":
+            p["dash_syn2"] = dashes(n)
+        return NeuronGroup(name, model, (n,), {k: np.asarray(v, np.int32) for k, v in p.items()},
+                           name)
+
+    groups = {h: neuron(h, n, "xylo.lif") for h, n in zip(hidden, sizes)}
+    groups[readout] = neuron(readout, n_out, "xylo.readout")
+
+    def shift() -> int:
+        if kind == "saturate":
+            return 7
+        if kind == "recurrent":
+            return 6
+        if kind == "wide_shift":
+            return int(rng.integers(8, 16))
+        return int(rng.integers(0, 3))
+
+    shifts = {"in": shift(), "rec": shift(), "out": shift()}
+
+    def weights(n_dst: int, n_src: int, density: float) -> np.ndarray:
+        if kind == "saturate":
+            w = rng.choice([127, -128, 100, -100], (n_dst, n_src))
+        elif kind == "neg_floor":
+            w = -rng.integers(60, 129, (n_dst, n_src))
+        else:
+            w = rng.integers(-128, 128, (n_dst, n_src))
+        return (w * (rng.random((n_dst, n_src)) < density)).astype(np.int32)
+
+    blocks: list[SynapseBlock] = []
+    dense = 1.0 if kind in ("saturate", "recurrent") else rng.uniform(0.2, 0.9)
+
+    def block(src: str, n_src: int, dst: str, n_dst: int, matrix: str, receptor: int = 0) -> None:
+        name = f"{src}->{dst}" + (f"#{receptor + 1}" if receptor else "")
+        blocks.append(SynapseBlock(name, src, dst, weights(n_dst, n_src, dense), shifts[matrix],
+                                   8, "mixed", 0, "dense", receptor))
+
+    # each target's blocks in the chip's presynaptic order: input, then hidden by index
+    for i, (h, n) in enumerate(zip(hidden, sizes)):
+        if i == 0:
+            block("in", N_IN, h, n, "in")
+            if syn == 2 and rng.random() < 0.5:
+                block("in", N_IN, h, n, "in", 1)
+        else:
+            block(hidden[i - 1], sizes[i - 1], h, n, "rec", int(syn == 2 and rng.random() < 0.3))
+        if kind in ("recurrent", "multispike") or rng.random() < 0.6:
+            block(h, n, h, n, "rec", int(syn == 2 and rng.random() < 0.5))
+    block(hidden[-1], sizes[-1], readout, n_out, "out")
+    program = Program(target.name, groups, blocks, [InputPort("in", (N_IN,))],
+                      [OutputPort("out", readout, (n_out,))], {"dt": 1.0}, dt=1.0)
+    program.check()
+    return program, kind
+
+
+def merged(programs: list[Program], name: str) -> Program:
+    """Disjoint programs as one (one emulator compile): groups and blocks side by side,
+    sharing the input port."""
+    groups, blocks = {}, []
+    for p in programs:
+        groups.update(p.groups)
+        blocks += p.synapses
+    return Program(name, groups, blocks, [InputPort("in", (N_IN,))], [], {"dt": 1.0}, dt=1.0)
+
+
+def raster(seed: int, steps: int, batch: int) -> np.ndarray:
+    """Input event counts [T, B, 16]: Poisson, quiet and busy phases, and steps of 0..39."""
+    rng = np.random.default_rng(seed)
+    rate = np.where(np.arange(steps) // 10 % 2 == 0, 0.3, 3.0)[:, None, None]
+    x = rng.poisson(rate * rng.uniform(0.2, 1.5, N_IN), (steps, batch, N_IN))
+    big = rng.random((steps, 1, 1)) < 0.1
+    x = np.where(big, rng.integers(0, 40, (steps, batch, N_IN)), x)
+    return np.minimum(x, 255).astype(np.int64)
