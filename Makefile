@@ -12,7 +12,7 @@ LAVA_DIR := backends/loihi2/lava
 XYLO_VENV := .venv-xylo
 XYLO_DIR := backends/xylo/xylosim
 
-.PHONY: demo test bench lava xylo browser clean distclean
+.PHONY: demo test bench mutation lava xylo browser clean distclean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ browser:
 
 test: $(STAMP) lava xylo browser
 	$(VENV)/bin/python -m pytest -q
+
+# The Xylo conformance suite's power: one-token mutants of the kernel must each fail
+# most of its 50 random programs (tests/mutation_xylo.py; about 10 minutes).
+mutation: $(STAMP) xylo
+	$(VENV)/bin/python tests/mutation_xylo.py
 
 bench: $(STAMP)
 	@set -e; for script in bench/*.py; do \

@@ -28,8 +28,13 @@ def fit_target(graph: ir.Graph, target: Any, dt: float | None, options: Any) -> 
             value: Any = graph
             for p in (Normalize(), Discretize(dt), Quantize(target)):
                 value = p(value)
-            structure = Structure.from_program(value)
             row["basis"] = "quantized program"
+            problems = target.problems(value)   # the chip's design rules, as compile applies them
+            if problems:
+                row.update(fits=False, message="breaks design rules: " + "; ".join(problems),
+                           failures=[{"layer": "", "limit": p} for p in problems])
+                return row
+            structure = Structure.from_program(value)
         else:
             structure = Structure.from_graph(graph)
             row["basis"] = "float graph (one block per connection)"

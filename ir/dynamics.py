@@ -166,10 +166,13 @@ def check_step(graph: Graph, dt: float) -> None:
     over = overshoots(graph, dt)
     if over:
         first = ([o for o in over if o.field == "tau_syn"] or over)[0]  # currents before membranes
+        shortest = min(over, key=lambda o: o.tau)
         raise QuantizationError(
-            f"node '{first.node}': dt = {dt:g} s is longer than a time constant (dt/tau up to "
-            f"{first.ratio:.3g}); forward Euler overshoots and no decay can express it. "
-            "Use a smaller --dt.")
+            f"node '{first.node}': dt = {dt:g} s is longer than its time constant {first.field} "
+            f"= {first.tau:.3g} s (dt/tau = {first.ratio:.3g}); dt must not exceed any "
+            "time constant (forward Euler overshoots beyond it and no decay can express it). "
+            f"Use --dt {shortest.tau:.3g} or smaller (node '{shortest.node}' "
+            f"{shortest.field})")
 
 
 def discretize(graph: Graph, dt: float) -> Discretized:

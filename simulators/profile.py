@@ -220,11 +220,16 @@ def _weight_bits(storage: str, w: Any, bits: int, cores: CoreLimits | None) -> i
 
 def _source_spikes(program: Program, result: Any, inputs: Mapping[str, np.ndarray],
                    steps: int, samples: int) -> dict[str, np.ndarray]:
-    """Binary [T, B, n] of every source: groups, data inputs, constant ports."""
-    out: dict[str, np.ndarray] = {g: np.asarray(result.spikes[g]) != 0 for g in program.groups}
+    """Spike counts [T, B, n] of every source: groups, data inputs, constant ports. A chip
+    whose neurons spike several times a step (or whose inputs are event counts) sends
+    one synaptic event per spike; on a binary chip every count is 0 or 1."""
+    out: dict[str, np.ndarray] = {g: np.asarray(result.spikes[g]).astype(np.int64)
+                                  for g in program.groups}
     for port in program.inputs:
         if port.kind == "data":
-            out[port.name] = np.asarray(inputs[port.name]).reshape(steps, samples, -1) != 0
+            x = np.asarray(inputs[port.name]).reshape(steps, samples, -1)
+            graded = x.dtype.kind in "iu" and x.size and x.max() > 1
+            out[port.name] = x.astype(np.int64) if graded else x != 0
         else:
             on = (np.arange(steps) >= port.start)[:, None, None]
             out[port.name] = np.broadcast_to(on, (steps, samples, port.size))

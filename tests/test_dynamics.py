@@ -168,8 +168,9 @@ def test_dt_longer_than_tau_is_refused_with_the_quantizers_message() -> None:
     with pytest.raises(QuantizationError) as err:
         dynamics.discretize(g, 1e-3)
     assert str(err.value) == (
-        "node 'n': dt = 0.001 s is longer than a time constant (dt/tau up to 2); forward Euler "
-        "overshoots and no decay can express it. Use a smaller --dt.")
+        "node 'n': dt = 0.001 s is longer than its time constant tau = 0.0005 s (dt/tau = 2); "
+        "dt must not exceed any time constant (forward Euler overshoots beyond it and no decay "
+        "can express it). Use --dt 0.0005 or smaller (node 'n' tau)")
     dynamics.discretize(g, 5e-4)  # dt = tau: a = 1, allowed
     for bad in (0.0, -1e-3, float("inf")):
         with pytest.raises(QuantizationError, match=r"dt must be a positive number of seconds"):
@@ -183,7 +184,7 @@ def test_a_synaptic_overshoot_is_named_before_a_membrane_one() -> None:
                              v_threshold=A([1.0])), "out": ir.Output(shape=A([1]))}
     g = ir.Graph(nodes, [("in", "l"), ("l", "c"), ("c", "out")])
     # dt/tau: l 2, c's tau_mem 2.5, c's tau_syn 5 (named, as the quantizer always did)
-    with pytest.raises(QuantizationError, match=r"^node 'c': dt = 0\.001 s .*\(dt/tau up to 5\)"):
+    with pytest.raises(QuantizationError, match=r"^node 'c': dt = 0\.001 s .*\(dt/tau = 5\)"):
         dynamics.discretize(g, 1e-3)
     assert [(o.node, o.field, o.ratio) for o in dynamics.overshoots(g, 1e-3)] == [
         ("l", "tau", 2.0), ("c", "tau_mem", 2.5), ("c", "tau_syn", 5.0)]

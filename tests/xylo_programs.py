@@ -14,8 +14,13 @@ of the traps of docs/xylo-arithmetic.md (its section 6 case groups):
     neg_floor     strong inhibition, dash_mem 0/1/15: Vmem reaches and sticks at -32768
     wide_shift    shifts 8..15: the shifted weight wraps in int16
 
-Input counts (shared by every seed of a chunk) reach 39 per step on some steps,
-beyond the chip's 15-event cap.
+Besides its kind, every program mixes in each of these with probability 0.6, so
+that most programs reach most traps (tests/mutation_xylo.py measures it): a
+quarter of each layer's neurons with thresholds 1..19 (several spikes a step, the
+31 cap, v landing exactly on the threshold), a quarter of the first layer with
+dash_mem 0 and strong inhibition (the stuck -32768), and an input matrix shift of
+9..15 (the shifted weight wraps in int16). Input counts (shared by every seed of a
+chunk) reach 39 per step on some steps, beyond the chip's 15-event cap.
 """
 
 from __future__ import annotations
@@ -38,13 +43,15 @@ def random_program(seed: int, target) -> tuple[Program, str]:
     sizes = [int(rng.integers(1, 33)) for _ in range(n_layers)]
     n_out = int(rng.integers(1, target.network.max_output_neurons + 1))
     tag = f"s{seed}"
+    small, floor, wide = (rng.random(3) < 0.6)
     hidden = [f"{tag}.h{i}" for i in range(n_layers)]
     readout = f"{tag}.out"
 
     def thresholds(n: int) -> np.ndarray:
         if kind == "multispike":
             return rng.integers(1, 20, n)
-        return np.exp(rng.uniform(np.log(1000), np.log(32767), n)).astype(np.int64)
+        t = np.exp(rng.uniform(np.log(1000), np.log(32767), n)).astype(np.int64)
+        return np.where(rng.random(n) < 0.25, rng.integers(1, 20, n), t) if small else t
 
     def dashes(n: int, low: int = 1) -> np.ndarray:
         if kind == "dash_extremes":
@@ -63,6 +70,10 @@ def random_program(seed: int, target) -> tuple[Program, str]:
                            name)
 
     groups = {h: neuron(h, n, "xylo.lif") for h, n in zip(hidden, sizes)}
+    stuck = np.zeros(sizes[0], bool)
+    if floor:   # some first-layer neurons forget nothing of their inhibition (dash_mem 0)
+        stuck = rng.random(sizes[0]) < 0.25
+        groups[hidden[0]].params["dash_mem"][stuck] = 0
     groups[readout] = neuron(readout, n_out, "xylo.readout")
 
     def shift() -> int:
@@ -74,7 +85,8 @@ def random_program(seed: int, target) -> tuple[Program, str]:
             return int(rng.integers(8, 16))
         return int(rng.integers(0, 3))
 
-    shifts = {"in": shift(), "rec": shift(), "out": shift()}
+    shifts = {"in": int(rng.integers(9, 16)) if wide and kind != "saturate" else shift(),
+              "rec": shift(), "out": shift()}
 
     def weights(n_dst: int, n_src: int, density: float) -> np.ndarray:
         if kind == "saturate":
@@ -97,6 +109,10 @@ def random_program(seed: int, target) -> tuple[Program, str]:
     for i, (h, n) in enumerate(zip(hidden, sizes)):
         if i == 0:
             block("in", N_IN, h, n, "in")
+            w = blocks[-1].weights.to_dense()
+            w[stuck] = -np.abs(rng.integers(64, 129, (int(stuck.sum()), N_IN)))
+            blocks[-1] = SynapseBlock(blocks[-1].name, "in", h, w.astype(np.int32),
+                                      shifts["in"], 8, "mixed", 0, "dense")
             if syn == 2 and rng.random() < 0.5:
                 block("in", N_IN, h, n, "in", 1)
         else:

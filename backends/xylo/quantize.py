@@ -97,6 +97,14 @@ class XyloRules:
                     "outputs are readout neurons, whose spikes go nowhere else). Read the "
                     "output from a layer that feeds no neuron, or remove its outgoing and "
                     "recurrent weights")
+        direct = [c.name for c in contexts if c.outputs and any(
+            i.source not in names and not i.is_bias for i in c.incoming)]
+        if direct:
+            raise QuantizationError(
+                f"readout layer '{direct[0]}' is fed by the input directly: {self.chip}'s rule "
+                "'inputs reach hidden neurons only' (input weights end on hidden neurons, and "
+                "readouts read hidden neurons). Put a hidden layer between the input and "
+                f"'{direct[0]}'")
         if not readouts or len(readouts) == len(contexts):
             raise QuantizationError(
                 f"{self.chip}'s rule 'at least two neuron layers': a network runs as hidden "

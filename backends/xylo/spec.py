@@ -3,10 +3,16 @@
 Xylo holds one hidden population and one readout population, so the Program's
 groups are folded: hidden groups (model ``xylo.lif``) in program order take hidden
 indices 0, 1, ..., readout groups likewise, and data input ports the input
-channels. The result uses the argument names of Rockpool's
-``config_from_specification`` (and ``XyloSim.from_specification``), so a Rockpool
-user loads it as it is (README: "Xylo"); ``fold`` also says where each group sits,
-so results on the folded chip can be split back per group.
+channels. The result uses the argument names of Rockpool 3.1.0's
+``XyloSim.from_specification`` (and ``backends/xylo/xylosim``'s), with two
+differences a Rockpool user must bridge: ``aliases`` is one int per hidden neuron
+(-1 for none) where Rockpool takes a list of target lists
+(``[[a] if a >= 0 else [] for a in aliases]``; neurocc makes no aliases, so
+leaving it out is the same), and ``config_from_specification`` calls the hidden
+bias ``bias_hidden`` (it would silently ignore ``bias``). ``run_xylosim(spec, raster,
+chip, via="rockpool")`` does that conversion and runs Rockpool's XyloSim on it.
+``fold`` also says where each group sits, so results on the folded chip can be
+split back per group.
 """
 
 from __future__ import annotations
@@ -99,9 +105,9 @@ def fold(program: Program) -> dict[str, np.ndarray]:
         "threshold_out": param(where.readout, "threshold"), "bias_out": param(where.readout, "bias"),
         "weight_shift_in": np.array(shifts["in"]), "weight_shift_rec": np.array(shifts["rec"]),
         "weight_shift_out": np.array(shifts["out"]),
-        # one alias target per hidden neuron, -1 for none: neurocc never makes one
-        "aliases": np.full(n_hid, -1, np.int64),
     }
+    # no aliases: neurocc never makes one, and Rockpool takes them as a list of lists
+    # (an array here would not load), so the key is left out
 
 
 def spec_bytes(spec: dict[str, np.ndarray]) -> bytes:

@@ -87,8 +87,10 @@ def add_artifact_arguments(p: argparse.ArgumentParser, input_required: bool = Tr
                    help="an artifact directory written by `neurocc compile`")
     if input_required:
         p.add_argument("--input", type=Path, required=True, metavar="IN.npy",
-                       help="input spikes, time-major [T, B, *input_shape] (any non-zero is a "
-                            "spike); an .npz with one array per input name for several inputs")
+                       help="input spikes, time-major [T, B, *input_shape] (Loihi 2: any "
+                            "non-zero is a spike; Xylo: whole event counts 0..255 per step and "
+                            "channel, of which the chip uses at most 15); an .npz with one "
+                            "array per input name for several inputs")
 
 
 def write_json(path: Path, value: Any, default: Callable[[Any], Any] = str) -> None:

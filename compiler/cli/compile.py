@@ -53,13 +53,15 @@ def resolve_model_dt(dt: float | None, graph: ir.Graph, model: Path) -> float:
 def _add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", type=Path, help="a NIR graph file (.nir)")
     p.add_argument("--target", default="loihi2", metavar="TARGET",
-                   help="a shipped chip (see `neurocc targets`; loihi2 is the one neurocc can "
-                        "compile for today) or the path of a target .toml")
+                   help="a shipped chip (see `neurocc targets`: those whose 'quantize' column "
+                        "says yes, loihi2 and the Xylo chips today) or the path of a target "
+                        ".toml")
     p.add_argument("--dt", type=positive_float, default=None, metavar="SECONDS",
                    help="seconds per step; without it the model's metadata must carry 'dt'")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
-                   help="the artifact directory to write (manifest.json, program.npz and a "
-                        "copy of the model as source.nir); replaced if it is an artifact")
+                   help="the artifact directory to write (manifest.json, program.npz, a "
+                        "copy of the model as source.nir, and the chip's own files: "
+                        "xylo_spec.npz for Xylo); replaced if it is an artifact")
     p.add_argument("--force", action="append", default=[], metavar="NODE.FIELD=INT",
                    help="use this integer instead of the derived one; FIELD is one of "
                         f"{', '.join(FORCE_FIELDS)} (repeat for several)")
@@ -101,12 +103,16 @@ def _print_quantization(program: ir.Program) -> None:
     report = program.info.get("quantization", {})
     groups = report.get("groups", {})
     t = Table(title="neuron groups", title_justify="left")
-    for col in ("group", "kind", "neurons", "depth", "du", "dv", "vth", "scale", "du err",
-                "dv err"):
+    # the chip's own names for the decays and the threshold: Loihi's du, dv, vth, or
+    # Xylo's bit-shift decays dash_syn, dash_mem and its threshold
+    shifts = any("dash_mem" in r for r in groups.values())
+    fields = ("dash_syn", "dash_mem", "threshold") if shifts else ("du", "dv", "vth")
+    errors = ("syn err", "mem err") if shifts else ("du err", "dv err")
+    for col in ("group", "kind", "neurons", "depth", *fields, "scale", *errors):
         t.add_column(col, justify="left" if col in ("group", "kind") else "right", no_wrap=True)
     for name, r in groups.items():
         t.add_row(Text(name), Text(str(r.get("kind", "-"))), _fmt(r.get("neurons")),
-                  _fmt(r.get("depth")), _fmt(r.get("du")), _fmt(r.get("dv")), _fmt(r.get("vth")),
+                  _fmt(r.get("depth")), *(_fmt(r.get(f)) for f in fields),
                   _fmt(r.get("scale"), 4), _fmt(r.get("du_error"), 2), _fmt(r.get("dv_error"), 2))
     console.print(t)
     blocks = report.get("blocks", {})
@@ -249,7 +255,11 @@ def run_compile(args: argparse.Namespace) -> int:
     latency = program.output_latency
     console.print("output latency (steps after the float model): "
                   + ", ".join(f"{k} {v}" for k, v in sorted(latency.items())), markup=False)
-    console.print(f"wrote {args.output}/: manifest.json, program.npz, source.nir "
+    # every file the artifact holds: the chip's own export (Xylo: xylo_spec.npz) too
+    first = ("manifest.json", "program.npz", "source.nir")
+    files = [n for n in first if (args.output / n).exists()] + sorted(
+        p.name for p in args.output.iterdir() if p.name not in first)
+    console.print(f"wrote {args.output}/: {', '.join(files)} "
                   f"({source_hash[:19]}...)" + (f"; report {args.report}" if args.report else ""),
                   markup=False)
     print_resources(program)

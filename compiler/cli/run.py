@@ -29,16 +29,20 @@ def _check_groups(program: ir.Program, record: list[str]) -> None:
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_artifact_arguments(p)
     p.add_argument("--backend", choices=("emulator",) + ORACLES, default="emulator",
-                   help="'emulator': neurocc's bit-accurate JAX emulator; 'lava': Intel "
-                        "Lava's fixed-point Loihi 2 models (needs .venv-lava: make lava)")
+                   help="'emulator': neurocc's bit-accurate JAX emulator; or the artifact's "
+                        "vendor simulator: 'lava', Intel Lava's fixed-point Loihi 2 models "
+                        "(Loihi 2 artifacts; needs .venv-lava: make lava), 'xylosim', "
+                        "SynSense's XyloSim (Xylo artifacts; needs .venv-xylo: make xylo)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RES.npz",
                    help="where to write 'output.NAME' [T, B, ...] int8 (spikes; for an LI "
                         "readout its voltage, int32, and 'output_float.NAME' in the model's "
-                        "units), 'spikes.GROUP' [T, B, n] int8, 'trace.GROUP.u'/'.v' for "
-                        "recorded groups, "
+                        "units), 'spikes.GROUP' [T, B, n] int8 (on Xylo a hidden neuron's "
+                        "spike count per step), 'trace.GROUP.VAR' for recorded groups (u, v on "
+                        "Loihi 2; isyn, isyn2, v on Xylo), "
                         "'events.BLOCK' [T, B] (emulator) and 'semantics' (JSON text)")
     p.add_argument("--record", nargs="+", action="extend", default=[], metavar="GROUP",
-                   help="neuron group(s) whose integer current u and voltage v to record")
+                   help="neuron group(s) whose integer synaptic current(s) and voltage to "
+                        "record")
 
 
 def _print_run_summary(program: ir.Program, spikes: dict[str, np.ndarray], backend: str,
@@ -111,9 +115,10 @@ def run_run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     name="run",
-    help="run a compiled artifact on the emulator (or on Lava) and save spikes and states",
+    help="run a compiled artifact on the emulator (or Lava, XyloSim) and save spikes and states",
     description="Run an artifact written by `neurocc compile` on neurocc's bit-accurate "
-                "emulator, or with --backend lava on Intel Lava's fixed-point Loihi 2 models. "
+                "emulator, or with --backend on the chip's vendor simulator (lava: Intel "
+                "Lava's fixed-point Loihi 2 models; xylosim: SynSense's XyloSim). "
                 "Inputs and results are time-major, [T, B, ...]. The chip's timing holds: "
                 "every synapse block adds one step, so an output answers its port's latency "
                 "(manifest.json: outputs[].latency) steps after the float model. Prints the "
@@ -122,7 +127,8 @@ COMMAND = Command(
     epilog="examples:\n"
            "  neurocc run out/braille --input spikes.npy -o res.npz\n"
            "  neurocc run out/lif --input x.npy --record 1 -o lif.npz   # trace.1.v: voltage\n"
-           "  neurocc run out/braille --input spikes.npy --backend lava -o lava.npz",
+           "  neurocc run out/braille --input spikes.npy --backend lava -o lava.npz\n"
+           "  neurocc run out/xylo --input spikes.npy --backend xylosim -o xylo.npz",
     add_arguments=_add_run_arguments,
     run=run_run,
 )

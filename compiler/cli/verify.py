@@ -42,9 +42,11 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
                    help="samples of random input")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--against", type=against_list, default=None, metavar="LIST",
-                   help="what to compare the emulator with: 'reference' (the float model), "
-                        "'lava' (Intel's bit-accurate Loihi 2 models), or both, comma-separated "
-                        "(default: reference, plus lava when .venv-lava is found)")
+                   help="what to compare the emulator with, comma-separated: 'reference' (the "
+                        "float model) and the artifact's vendor simulator, 'lava' (Intel's "
+                        "bit-accurate Loihi 2 models) or 'xylosim' (SynSense's bit-accurate "
+                        "XyloSim) (default: reference, plus the vendor simulator when its venv, "
+                        ".venv-lava or .venv-xylo, is found)")
     p.add_argument("--json", metavar="FILE", type=Path, default=None,
                    help="also write the verdict as JSON")
 
@@ -177,20 +179,23 @@ def run_verify(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     name="verify",
-    help="check an artifact: emulator vs Lava (bit for bit) and vs the float model",
-    description="Run a compiled artifact on the emulator and compare it (1) with Intel "
-                "Lava's fixed-point Loihi 2 models: spikes, u and v of every group must be "
+    help="check an artifact: emulator vs Lava or XyloSim (bit for bit) and vs the float model",
+    description="Run a compiled artifact on the emulator and compare it (1) with the chip's "
+                "vendor simulator (Intel Lava's fixed-point Loihi 2 models, SynSense's XyloSim "
+                "for Xylo): spikes and the integer state of every group must be "
                 "equal at every step, else the first difference is named; (2) with the float "
                 "reference simulator of the source model the artifact carries (source.nir, "
                 "at the artifact's dt): output spikes are aligned by each output's latency D "
                 "(the chip answers D steps later: emulator steps D..T-1 against float steps "
                 "0..T-1-D) and measured as spike agreement, spike-count correlation and "
                 "argmax agreement (over samples whose float winner is unique). Exit status "
-                "1 when the emulator and Lava disagree (a neurocc bug); the float comparison "
+                "1 when the emulator and the vendor simulator disagree (a neurocc bug); the "
+                "float comparison "
                 "is a measurement, never a failure.",
     epilog="examples:\n"
            "  neurocc verify out/braille --random-input 0.1 --steps 100 --batch 16 --seed 0\n"
-           "  neurocc verify out/braille --input spikes.npy --against lava --json v.json",
+           "  neurocc verify out/braille --input spikes.npy --against lava --json v.json\n"
+           "  neurocc verify out/xylo --random-input 0.2 --steps 100 --against reference,xylosim",
     add_arguments=_add_verify_arguments,
     run=run_verify,
 )

@@ -147,6 +147,8 @@ def run_xylosim(spec: Mapping[str, np.ndarray], raster: np.ndarray, chip: str = 
         raise ValueError(f"chip must be one of {CHIPS}, got {chip!r}")
     if via not in VIAS:
         raise ValueError(f"via must be one of {VIAS}, got {via!r}")
+    if "aliases" not in spec:   # neurocc's artifacts carry none (Rockpool wants lists)
+        spec = dict(spec, aliases=np.full(np.shape(spec["threshold"]), -1, np.int64))
     optional = ("dash_syn_2",) if chip == "xylo_imu" else ()
     missing = [k for k in SPEC_FIELDS if k not in spec and k not in optional]
     if missing:
