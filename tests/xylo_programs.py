@@ -14,7 +14,11 @@ of the traps of docs/xylo-arithmetic.md (its section 6 case groups):
     neg_floor     strong inhibition, dash_mem 0/1/15: Vmem reaches and sticks at -32768
     wide_shift    shifts 8..15: the shifted weight wraps in int16
 
-Besides its kind, every program mixes in each of these with probability 0.6, so
+Every program's first layer ends in three probe neurons, each pinned to a trap
+(``probes``): one whose v lands exactly on its threshold every step (>= against
+>), one that reaches its spike cap every step, and one that its input pins at
+-32768 with dash_mem 0 in busy phases and that must stay there when the input
+quietens. Besides its kind and the probes, every program mixes in each of these with probability 0.6, so
 that most programs reach most traps (tests/mutation_xylo.py measures it): a
 quarter of each layer's neurons with thresholds 1..19 (several spikes a step, the
 31 cap, v landing exactly on the threshold), a quarter of the first layer with
@@ -29,6 +33,9 @@ import numpy as np
 
 from neurocc.ir import InputPort, NeuronGroup, OutputPort, Program, SynapseBlock
 
+#: the last neurons of every program's first layer, each pinned to one trap whatever the
+#: rest of the network does (``probes``)
+PROBES = ("lands on its threshold", "spike cap", "stuck at -32768")
 KINDS = ("base", "bias", "saturate", "dash_extremes", "multispike", "recurrent", "neg_floor",
          "wide_shift")
 N_IN = 16
@@ -41,6 +48,7 @@ def random_program(seed: int, target) -> tuple[Program, str]:
     syn = f.synapses
     n_layers = int(rng.integers(1, 3))
     sizes = [int(rng.integers(1, 33)) for _ in range(n_layers)]
+    sizes[0] += len(PROBES)
     n_out = int(rng.integers(1, target.network.max_output_neurons + 1))
     tag = f"s{seed}"
     small, floor, wide = (rng.random(3) < 0.6)
@@ -120,6 +128,7 @@ def random_program(seed: int, target) -> tuple[Program, str]:
         if kind in ("recurrent", "multispike") or rng.random() < 0.6:
             block(h, n, h, n, "rec", int(syn == 2 and rng.random() < 0.5))
     block(hidden[-1], sizes[-1], readout, n_out, "out")
+    blocks = probes(rng, groups[hidden[0]], blocks, shifts["in"])
     program = Program(target.name, groups, blocks, [InputPort("in", (N_IN,))],
                       [OutputPort("out", readout, (n_out,))], {"dt": 1.0}, dt=1.0)
     program.check()
@@ -144,3 +153,38 @@ def raster(seed: int, steps: int, batch: int) -> np.ndarray:
     big = rng.random((steps, 1, 1)) < 0.1
     x = np.where(big, rng.integers(0, 40, (steps, batch, N_IN)), x)
     return np.minimum(x, 255).astype(np.int64)
+
+
+def probes(rng: np.random.Generator, group: NeuronGroup, blocks: list[SynapseBlock],
+           in_shift: int) -> list[SynapseBlock]:
+    """Pin the first layer's last three neurons (dash_mem 0: v = the step's drive):
+
+    * "lands on its threshold": no input, bias = threshold: v equals the threshold every
+      step (it spikes, drops to 0 and the bias lifts it back);
+    * "spike cap": no input, threshold 1..3, bias 32767: the cap binds every step (its
+      outgoing weights are zeroed, or its 31 events a step would swamp the layers after);
+    * "stuck at -32768": bias -20000, dash_syn 3, every input channel inhibiting it with
+      the strongest effective weight: the busy phases of the input pin v at -32768,
+      and in the quiet ones it must stay there (-d(-32768) wraps to -32768).
+    """
+    n = group.size
+    a, b, c = n - 3, n - 2, n - 1
+    p = group.params
+    p["dash_mem"][[a, b, c]] = 0
+    p["threshold"][a] = p["bias"][a] = int(rng.integers(100, 20000))
+    p["threshold"][b], p["bias"][b] = int(rng.integers(1, 4)), 32767
+    p["threshold"][c], p["bias"][c], p["dash_syn"][c] = 32767, -20000, 3
+    # an int8 weight whose shifted value is strongly negative, wrapped or not
+    strongest = -128 if in_shift <= 7 else -(1 << max(0, 14 - in_shift))
+    out = []
+    for blk in blocks:
+        w = blk.weights.to_dense().copy()
+        if blk.target == group.name:
+            w[[a, b, c]] = 0
+            if blk.source == "in" and blk.receptor == 0:
+                w[c] = strongest
+        if blk.source == group.name:
+            w[:, b] = 0
+        out.append(SynapseBlock(blk.name, blk.source, blk.target, w.astype(np.int32),
+                                blk.weight_exp, 8, "mixed", 0, "dense", blk.receptor))
+    return out

@@ -79,6 +79,25 @@ class XyloRules:
                        "step later",
         }
 
+    def tuning_knobs(self, program: Any) -> list[tuple[str, str, list[int]]]:
+        """What ``compiler.api.tune`` may try, per layer: each decay rounded the other way
+        (down or up from round(log2(tau/dt))), and the threshold at 1/4, 1/2 and 2 times."""
+        knobs = []
+        report = program.info.get("quantization", {}).get("groups", {})
+        for g, r in report.items():
+            for dash, tau, low in (("dash_mem", "tau_mem_s", 0), ("dash_syn", "tau_syn_s", 1)):
+                if tau not in r or isinstance(r[tau], list) or isinstance(r[dash], list):
+                    continue   # per-neuron time constants: left as rounded
+                exact = float(np.log2(r[tau] / program.dt))
+                other = [d for d in (math.floor(exact), math.ceil(exact))
+                         if d != r[dash] and low <= d <= self.formats.dash_max]
+                if other:
+                    knobs.append((g, dash, other))
+            t = int(r["threshold"])
+            knobs.append((g, "threshold", sorted({max(1, min(self.formats.state_max, int(t * k)))
+                                                  for k in (0.25, 0.5, 2.0)} - {t})))
+        return knobs
+
     def deferred_error(self, deferred: list[Any]) -> Exception:
         return QuantizationError("; ".join(str(d) for d in deferred))
 

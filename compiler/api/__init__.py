@@ -114,7 +114,7 @@ def _program(program: Any) -> Program:
 
 
 def compile(model: Any, target: Any = "loihi2", dt: float | None = None, calibrate: Any = None,
-            *, calibrate_percentile: float = 100.0,
+            *, calibrate_percentile: float = 100.0, tune: bool = False,
             on_pass: Callable[[str, Any, float], None] | None = None,
             **options: Any) -> Program:
     """Compile `model` for `target` and return the integer ``Program``.
@@ -124,6 +124,10 @@ def compile(model: Any, target: Any = "loihi2", dt: float | None = None, calibra
     dt: seconds per step (default: the model's metadata).
     calibrate: sample inputs ``[T, B, *shape]`` (an array, or a dict by input name): the
     float model runs them and each layer's threshold is sized to the largest current seen.
+    tune: also try the other mappings the target offers (Xylo: each decay rounded the other
+    way, smaller or larger thresholds) on the `calibrate` samples and keep one only where it
+    decides like the float model significantly more often (``compiler/api/tune.py``); the
+    trials are in ``program.info["tuning"]``.
     options: ``force``, ``vth``, ``headroom``, ``weight_blocks`` as ``neurocc compile``'s
     flags (``force={"1": {"dv": 163}}``).
 
@@ -151,7 +155,17 @@ def compile(model: Any, target: Any = "loihi2", dt: float | None = None, calibra
                                where="calibrate")
         calibration = run_calibration(graph, samples, step, calibrate_percentile)
     quantize = _quantize_options(options, calibration)
+    trials = None
+    if tune:
+        if calibrate is None:
+            raise UsageError("tune=True needs calibrate= samples: the mappings are compared on "
+                             "them (never on the test set)")
+        from .tune import tune as run_tune
+
+        quantize, trials = run_tune(graph, chip, step, quantize, samples)
     program = compile_graph(graph, chip, step, quantize, source_hash=_hash(data), on_pass=on_pass)
+    if trials is not None:
+        program.info["tuning"] = trials
     chip.validate(program)
     setattr(program, _SOURCE, (data, graph))
     setattr(program, _TARGET, chip)

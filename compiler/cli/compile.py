@@ -77,6 +77,12 @@ def _add_compile_arguments(p: argparse.ArgumentParser) -> None:
                    help="sample inputs ([T, B, *shape], .npy or .npz by input name): the float "
                         "model runs them and each layer's threshold is sized to the largest "
                         "current seen (more integer precision than the fixed --headroom)")
+    p.add_argument("--tune", action="store_true",
+                   help="with --calibrate: also try the other mappings the target offers (on "
+                        "Xylo: each decay rounded the other way, thresholds x1/4, x1/2, x2), "
+                        "scored by how often the chip's output decides like the float model on "
+                        "the calibration samples; one is kept only when it wins a paired sign "
+                        "test (the trials go in the report and the artifact's manifest)")
     p.add_argument("--calibrate-percentile", type=float, default=100.0, metavar="P",
                    help="size for this percentile of the observed current (default 100: on "
                         "Loihi a current beyond range wraps, so outliers are not clipped)")
@@ -222,6 +228,17 @@ def run_compile(args: argparse.Namespace) -> int:
         calibration = calibrate(graph, samples, dt, args.calibrate_percentile)
     options = QuantizeOptions(force=force, vth=args.vth, headroom=args.headroom,
                               weight_blocks=args.weight_blocks, calibration=calibration)
+    trials = None
+    if args.tune:
+        if args.calibrate is None:
+            raise UsageError("--tune needs --calibrate IN.npy: the mappings are compared on those "
+                             "samples (never on the test set)")
+        from neurocc.compiler.api.tune import tune
+
+        make_console().print(f"tuning {target.name}'s mapping on the calibration samples",
+                             markup=False)
+        options, trials = tune(graph, target, dt, options, samples,
+                               lambda line: make_console().print(line, markup=False))
     names = [p.name for p in default_pipeline(target, dt, options)]
     if args.dump_after is not None and args.dump_after not in names:
         raise UsageError(f"--dump-after {args.dump_after!r}: no such pass; the passes are "
@@ -239,6 +256,8 @@ def run_compile(args: argparse.Namespace) -> int:
             _dump_ir(name, value)
 
     program = compile_graph(graph, target, dt, options, source_hash=source_hash, on_pass=on_pass)
+    if trials is not None:
+        program.info["tuning"] = trials
     target.validate(program)  # the chip's design rules, before anything is written
     write_artifact(program, args.model, args.output, target)
     _print_quantization(program)
@@ -248,7 +267,8 @@ def run_compile(args: argparse.Namespace) -> int:
                   "pass_log": program.pass_log, "passes": timings,
                   "quantization": program.info.get("quantization", {}),
                   "resources": program.info.get("resources"),
-                  "routing": program.info.get("routing")}
+                  "routing": program.info.get("routing"),
+                  "tuning": program.info.get("tuning")}
         write_json(args.report, report)
     for note in program.info.get("quantization", {}).get("notes", []):
         console.print(f"note: {note}", markup=False)
