@@ -163,7 +163,7 @@ def run_verify(args: argparse.Namespace) -> int:
     for line in verdict["overflow"]:
         console.print(f"overflow: {line}", markup=False)
     console.print("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in verdict["timings_s"].items())
-                  + " (each including JIT compilation or Lava's process start)", markup=False)
+                  + " (each including JIT compilation or the vendor simulator's process start)", markup=False)
     _print_verdict(verdict)
     if args.json is not None:
         write_json(args.json, verdict)

@@ -137,8 +137,9 @@ def lower_synapses(graph: Graph, rules: Any = ANY_TARGET) -> Lowered:
             reason = rules.why_not.get(kind, f"no {chip} lowering exists for it")
             raise UnsupportedNodeError(
                 f"node '{name}' ({kind}) cannot be lowered to {chip}: {reason}. {chip} lowers "
-                f"{', '.join(neuron_kinds)} neurons, {', '.join(readout_kinds)} readouts (read by "
-                f"Output nodes) and {', '.join(LINEAR_KINDS)} synapses.")
+                f"{', '.join(neuron_kinds)} neurons, "
+                + (f"{', '.join(readout_kinds)} readouts (read by Output nodes) " if readout_kinds
+                   else "") + f"and {', '.join(LINEAR_KINDS)} synapses.")
         if kind in readout_kinds:
             readers = [s for s in graph.successors(name) if graph.nodes[s].kind != "Output"]
             if readers:
