@@ -1,8 +1,9 @@
 """Conformance: the emulator against each target's vendor simulator, bit for bit.
 
-Parametrized over targets: Loihi 2 against Lava runs in tests/test_emulator.py
-(its 52 seeded networks); here every Xylo chip against SynSense's XyloSim. For
-each chip, 50 seeded random Programs (tests/xylo_programs.py, aimed at the traps
+One test, parametrized over targets: Loihi 2 against Intel's Lava (52 seeded
+networks, built and run on Lava in tests/test_emulator.py: every spike, u and v),
+and every Xylo chip against SynSense's XyloSim. For each Xylo chip, 50 seeded
+random Programs (tests/xylo_programs.py, aimed at the traps
 of docs/xylo-arithmetic.md): every hidden and readout neuron's Isyn, Isyn2, Vmem
 and spike count must equal xylosim's at every step. The emulator runs a chip's
 seeds merged into a few programs (one JAX compile each); xylosim runs each seed
@@ -25,6 +26,7 @@ from neurocc.backends import get_target
 from neurocc.compiler.verification import compare_bit_exact
 from neurocc.simulators.emulator import Emulator
 
+import test_emulator as loihi
 from xylo_programs import KINDS, merged, random_program, raster
 
 CHIPS = ("xylo_audio2", "xylo_imu", "xylo_audio3")
@@ -68,18 +70,26 @@ def records(result, groups) -> dict:
     return {g: {"spikes": result.spikes[g], **result.traces[g]} for g in groups}
 
 
-@pytest.mark.parametrize("chip", CHIPS)
-@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed={s}" for s in SEEDS])
-def test_random_program_matches_xylosim(chip: str, seed: int) -> None:
+def xylo_case(chip: str, seed: int, request) -> tuple[list[str], object, object, str]:
     p, kind = program(chip, seed)
-    emu = emulated(chip, seed // CHUNK)
-    sim = _oracle_future(chip, seed).result()
-    groups = list(p.groups)
-    report = compare_bit_exact(records(emu, groups), records(sim, groups), groups)
-    assert sorted(report.compared) == sorted(
-        f"{g}.{v}" for g in groups
-        for v in (("spikes", "isyn", "isyn2", "v") if g.endswith(".h0") or ".h" in g
-                  else ("spikes", "isyn", "v")))
+    return list(p.groups), emulated(chip, seed // CHUNK), _oracle_future(chip, seed).result(), kind
+
+
+def xylo_variables(group: str) -> tuple[str, ...]:
+    return ("spikes", "isyn", "v") if group.endswith(".out") else ("spikes", "isyn", "isyn2", "v")
+
+
+#: per target: the variables every group records (all compared), and its cases
+VARIABLES = {"loihi2": lambda g: ("spikes", "u", "v"), **{c: xylo_variables for c in CHIPS}}
+CASES = [("loihi2", s) for s in loihi.SEEDS] + [(c, s) for c in CHIPS for s in SEEDS]
+
+
+@pytest.mark.parametrize("chip,seed", CASES, ids=[f"{c}-seed={s}" for c, s in CASES])
+def test_random_program_matches_the_vendor_simulator(chip: str, seed: int, request) -> None:
+    run = loihi.check_random_network if chip == "loihi2" else functools.partial(xylo_case, chip)
+    groups, emu, oracle, kind = run(seed, request)
+    report = compare_bit_exact(records(emu, groups), records(oracle, groups), groups)
+    assert sorted(report.compared) == sorted(f"{g}.{v}" for g in groups for v in VARIABLES[chip](g))
     assert report.bit_exact, (f"{chip} seed={seed} ({kind}): first difference "
                               f"{report.first}; differing {report.differing}")
 
