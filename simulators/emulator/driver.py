@@ -6,11 +6,15 @@ inside ``jit``: overflow and saturation are counted per step and reported
 after the run.
 
 Per step k (the chip's timing, see ``ir.program``):
-  1. every group sums what its synapse blocks delivered (sent at k - 1 - delay),
-  2. its kernel updates state and emits spikes,
-  3. every synapse block takes its source's spikes of step k (binary: any
-     non-zero is one spike), multiplies by its weights and shifts the sum by
-     the weight exponent; that arrives at k + 1 + delay.
+  1. every group sums what its synapse blocks delivered (sent at k - lag, where a
+     block's lag is its latency plus its delay; a lag-0 block from an input port is
+     formed in the step itself),
+  2. its kernel updates state and emits spikes (binary, or counts per step),
+  3. every synapse block takes its source's spikes of step k, multiplies by its
+     weights and shifts the sum by the weight exponent; that arrives at k + lag.
+     A chip that saturates after every event (``saturation = "per_event"``) gets,
+     instead of the sum, its synapse arithmetic's ordered summary of the block's
+     events (``summarize``), and its kernel applies them in block order.
 
 Groups run in stages, one ``lax.scan`` per stage and chunk of steps: a stage
 is a set of groups that feed each other in a cycle (a recurrent layer, or
