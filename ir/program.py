@@ -13,9 +13,9 @@ Timing convention shared by the emulator and every backend: step
 ``k`` (0-based) of an input port carries row ``k`` of the input array; every
 synapse block delivers what it received at step ``k`` to its target at step
 ``k + latency + delay``, where the latency is the target's (``synapses.latency``,
-1 on every chip so far; from an input port ``synapses.input_latency``, 0 on Xylo,
-whose input acts in the step it arrives); a neuron group emits its spikes in the
-step it updates.
+1 on every chip so far; from an input port ``synapses.input_latency``, which is 0
+on a chip whose input acts in the step it arrives); a neuron group emits its
+spikes in the step it updates.
 """
 
 from __future__ import annotations
