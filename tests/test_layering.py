@@ -342,3 +342,27 @@ def test_the_name_check_sees_a_mention(tmp_path):
     root = _tree(tmp_path, {"simulators/x.py": "# as Loihi 2 computes it\n",
                             "backends/loihi2/y.py": "MODEL = 'loihi2.cuba_lif'\n"})
     assert chip_name_mentions(root) == ["simulators/x.py:1: # as Loihi 2 computes it"]
+
+
+# --- a plain install holds every package ---------------------------------------------
+
+
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    """pyproject lists packages one by one (the folders become neurocc.*): a folder with an
+    __init__.py that is not listed works in the editable install and is missing from a
+    plain one."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    dirs = {name: folder for name, folder in config["package-dir"].items()}
+    assert set(dirs) == listed, sorted(set(dirs) ^ listed)
+    where = {folder.rstrip("/"): name for name, folder in dirs.items()}
+    missing = []
+    for init in sorted(REPO.glob("*/**/__init__.py")):
+        folder = init.parent.relative_to(REPO).as_posix()
+        if folder.split("/")[0] not in ("ir", "compiler", "backends", "simulators"):
+            continue
+        if folder not in where:
+            missing.append(folder)
+    assert not missing, f"package folders not in pyproject.toml's packages: {missing}"
