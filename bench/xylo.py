@@ -54,8 +54,9 @@ from rich.table import Table
 
 from neurocc import ir
 from neurocc.backends import get_target
+from neurocc.backends.vendor_venv import clean_env
 from neurocc.backends.xylo.spec import fold, layout, unfold
-from neurocc.backends.xylo.xylosim import (SPEC_FIELDS, XylosimUnavailableError, _clean_env,
+from neurocc.backends.xylo.xylosim import (SPEC_FIELDS, XylosimUnavailableError,
                                            run_xylosim, xylo_python)
 from neurocc.compiler.api.profiling import energy_model
 from neurocc.compiler.pipeline import compile_graph
@@ -143,7 +144,7 @@ def time_in_venv(spec: dict, x: np.ndarray, evolve_repeats: int, runner_repeats:
         np.savez(path, **arrays)
         proc = subprocess.run([str(xylo_python()), str(HELPER), str(path), str(evolve_repeats),
                                str(runner_repeats)],
-                              capture_output=True, text=True, env=_clean_env(), check=False)
+                              capture_output=True, text=True, env=clean_env(), check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{HELPER.name} failed: {proc.stderr.strip()[-2000:]}")
     return json.loads(proc.stdout)

@@ -34,9 +34,6 @@ synapse with delay d reaches its neuron at step t + 1 + d.
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -44,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocc.backends.vendor_venv import VendorVenv
 from neurocc.ir import NeuroccError
 
 __all__ = ["LavaUnavailableError", "LavaRunError", "lava_python", "lava_available",
@@ -67,13 +65,13 @@ class LavaRunError(NeuroccError):
     """Lava (the runner subprocess) failed on a network."""
 
 
+#: the venv, its stamp and its make target (``backends.vendor_venv``)
+VENV = VendorVenv("Lava", VENV_NAME, STAMP_NAME, ENV_VAR, "lava", "lava-nc 0.10.0", BUILD_SCRIPT,
+                  LavaUnavailableError)
+
+
 def _candidates() -> list[Path]:
-    roots: list[Path] = []
-    for start in (Path.cwd(), HERE):
-        for d in (start, *start.parents):
-            if d not in roots:
-                roots.append(d)
-    return [r / VENV_NAME for r in roots]
+    return VENV.candidates(HERE)
 
 
 def lava_python() -> Path:
@@ -84,29 +82,7 @@ def lava_python() -> Path:
     folder or a parent of it (the repository root, in a checkout), that
     holds ``bin/python`` and the stamp ``build_venv.sh`` writes when done.
     """
-    override = os.environ.get(ENV_VAR)
-    if override:
-        path = Path(override)
-        if not path.exists():
-            raise LavaUnavailableError(
-                f"{ENV_VAR}={override} does not exist. Point it at the Lava venv's python, "
-                f"or unset it and run `make lava` to build {VENV_NAME}.")
-        return path
-    looked = []
-    for venv in _candidates():
-        python = venv / "bin" / "python"
-        looked.append(str(venv))
-        if python.exists() and (venv / STAMP_NAME).exists():
-            return python
-        if python.exists():
-            raise LavaUnavailableError(
-                f"{venv} exists but is not finished (no {STAMP_NAME} stamp). "
-                f"Run `make lava` (or `bash {BUILD_SCRIPT} {venv}`) to complete it.")
-    raise LavaUnavailableError(
-        f"the Lava virtualenv {VENV_NAME} was not found (looked in {looked[0]} and its "
-        f"parents, and next to the neurocc sources). Run `make lava` in the repository "
-        f"root to build it (about a minute), or set {ENV_VAR} to an interpreter with "
-        f"lava-nc 0.10.0.")
+    return VENV.python(_candidates())
 
 
 def lava_available() -> bool:
@@ -245,13 +221,6 @@ def write_net(path: str | Path, net: Mapping, steps: int, monitor=None,
     return spec
 
 
-def _clean_env() -> dict[str, str]:
-    # The main environment's PYTHONPATH/PYTHONHOME (numpy>=2) must not leak into Lava's.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
-
-
 def run_lava_net(net: Mapping, steps: int, monitor=None, *, probe_with: str = "recorder",
                  timeout: float | None = 600,
                  python: str | Path | None = None) -> dict[str, np.ndarray]:
@@ -275,25 +244,10 @@ def run_lava_net(net: Mapping, steps: int, monitor=None, *, probe_with: str = "r
         net_path, out_path = Path(tmp) / "net.npz", Path(tmp) / "out.npz"
         write_net(net_path, net, steps, monitor, probe_with)
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run([str(interpreter), str(RUNNER), str(net_path), str(out_path)],
-                                  capture_output=True, text=True, timeout=timeout,
-                                  env=_clean_env())
-        except subprocess.TimeoutExpired as err:
-            raise LavaRunError(f"Lava did not finish {steps} steps within {timeout} s "
-                               f"({interpreter} {RUNNER})") from err
-        except OSError as err:  # not a file that can be executed
-            raise LavaUnavailableError(
-                f"{interpreter}: cannot be started as the Lava interpreter ({err.strerror or err}). "
-                f"Point {ENV_VAR} at the python of a venv with lava-nc 0.10.0, or unset it and "
-                f"run `make lava` to build {VENV_NAME}.") from None
+        proc = VENV.run(interpreter, [str(RUNNER), str(net_path), str(out_path)], timeout,
+                        LavaRunError, f"Lava did not finish {steps} steps within {timeout} s "
+                        f"({interpreter} {RUNNER})")
         wall = time.perf_counter() - t0
-        missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", proc.stderr or "")
-        if proc.returncode != 0 and missing:  # an interpreter, but not Lava's
-            raise LavaUnavailableError(
-                f"{interpreter} has no module '{missing.group(1)}', so it is not the Lava venv's "
-                f"python. Point {ENV_VAR} at the python of a venv with lava-nc 0.10.0, or unset "
-                f"it and run `make lava` to build {VENV_NAME}.")
         if proc.returncode != 0 or not out_path.exists():
             tail = (proc.stderr or "")[-4000:]
             raise LavaRunError(f"Lava runner failed (exit status {proc.returncode}; "

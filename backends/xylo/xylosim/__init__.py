@@ -28,15 +28,13 @@ library, numpy and ``neurocc.ir``.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from neurocc.backends.vendor_venv import VendorVenv
 from neurocc.ir import NeuroccError
 
 __all__ = ["XylosimUnavailableError", "XylosimRunError", "xylo_python", "xylosim_available",
@@ -66,13 +64,13 @@ class XylosimRunError(NeuroccError):
     """xylosim (the runner subprocess) failed on, or refused, a configuration."""
 
 
+#: the venv, its stamp and its make target (``backends.vendor_venv``)
+VENV = VendorVenv("Xylo", XYLO_VENV, STAMP_NAME, ENV_VAR, "xylo", "xylosim 0.1.3 and rockpool 3.1.0",
+                  BUILD_SCRIPT, XylosimUnavailableError, "about a minute: it compiles xylosim")
+
+
 def _candidates() -> list[Path]:
-    roots: list[Path] = []
-    for start in (Path.cwd(), HERE):
-        for d in (start, *start.parents):
-            if d not in roots:
-                roots.append(d)
-    return [r / XYLO_VENV for r in roots]
+    return VENV.candidates(HERE)
 
 
 def xylo_python() -> Path:
@@ -83,29 +81,7 @@ def xylo_python() -> Path:
     folder or a parent of it (the repository root, in a checkout), that holds
     ``bin/python`` and the stamp ``build_venv.sh`` writes when done.
     """
-    override = os.environ.get(ENV_VAR)
-    if override:
-        path = Path(override)
-        if not path.exists():
-            raise XylosimUnavailableError(
-                f"{ENV_VAR}={override} does not exist. Point it at the Xylo venv's python, "
-                f"or unset it and run `make xylo` to build {XYLO_VENV}.")
-        return path
-    looked = []
-    for venv in _candidates():
-        python = venv / "bin" / "python"
-        looked.append(str(venv))
-        if python.exists() and (venv / STAMP_NAME).exists():
-            return python
-        if python.exists():
-            raise XylosimUnavailableError(
-                f"{venv} exists but is not finished (no {STAMP_NAME} stamp). "
-                f"Run `make xylo` (or `bash {BUILD_SCRIPT} {venv}`) to complete it.")
-    raise XylosimUnavailableError(
-        f"the Xylo virtualenv {XYLO_VENV} was not found (looked in {looked[0]} and its "
-        f"parents, and next to the neurocc sources). Run `make xylo` in the repository "
-        f"root to build it (about a minute: it compiles xylosim), or set {ENV_VAR} to an "
-        f"interpreter with xylosim 0.1.3 and rockpool 3.1.0.")
+    return VENV.python(_candidates())
 
 
 def xylosim_available() -> bool:
@@ -115,13 +91,6 @@ def xylosim_available() -> bool:
     except XylosimUnavailableError:
         return False
     return True
-
-
-def _clean_env() -> dict[str, str]:
-    # The main environment's PYTHONPATH/PYTHONHOME must not leak into the Xylo venv.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
 
 
 def run_xylosim(spec: Mapping[str, np.ndarray], raster: np.ndarray, chip: str = "xylo_audio2",
@@ -162,24 +131,9 @@ def run_xylosim(spec: Mapping[str, np.ndarray], raster: np.ndarray, chip: str = 
     with tempfile.TemporaryDirectory(prefix="neurocc-xylo-") as tmp:
         in_path, out_path = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(in_path, **arrays)
-        try:
-            proc = subprocess.run([str(interpreter), str(RUNNER), str(in_path), str(out_path)],
-                                  capture_output=True, text=True, timeout=timeout,
-                                  env=_clean_env())
-        except subprocess.TimeoutExpired as err:
-            raise XylosimRunError(f"xylosim did not finish within {timeout} s "
-                                  f"({interpreter} {RUNNER})") from err
-        except OSError as err:  # not a file that can be executed
-            raise XylosimUnavailableError(
-                f"{interpreter}: cannot be started as the Xylo interpreter "
-                f"({err.strerror or err}). Point {ENV_VAR} at the python of a venv with "
-                f"xylosim 0.1.3, or unset it and run `make xylo` to build {XYLO_VENV}.") from None
-        no_module = re.search(r"ModuleNotFoundError: No module named '([^']+)'", proc.stderr or "")
-        if proc.returncode != 0 and no_module:  # an interpreter, but not the Xylo venv's
-            raise XylosimUnavailableError(
-                f"{interpreter} has no module '{no_module.group(1)}', so it is not the Xylo venv's "
-                f"python. Point {ENV_VAR} at the python of a venv with xylosim 0.1.3 and "
-                f"rockpool 3.1.0, or unset it and run `make xylo` to build {XYLO_VENV}.")
+        proc = VENV.run(interpreter, [str(RUNNER), str(in_path), str(out_path)], timeout,
+                        XylosimRunError, f"xylosim did not finish within {timeout} s "
+                        f"({interpreter} {RUNNER})")
         if proc.returncode != 0 or not out_path.exists():
             tail = (proc.stderr or "").strip()[-4000:]
             if proc.returncode < 0:
