@@ -167,32 +167,36 @@ def accuracy(params: dict, spikes: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(counts.argmax(axis=1) == labels))
 
 
-def train(x_tr: np.ndarray, y_tr: np.ndarray, log=print) -> dict:
+def train(x_tr: np.ndarray, y_tr: np.ndarray, log=print, *, loss=None, init=None,
+          epochs: int = EPOCHS, lr: float = LR, log_every: int = 10) -> dict:
+    """Adam on fresh spike draws of each batch; `loss(params, spikes, labels)` and
+    `init(key)` default to this model's (train_digits_xylo.py passes its own)."""
+    loss = loss or loss_fn
     key = jax.random.PRNGKey(SEED)
     key, k_init = jax.random.split(key)
-    params = init_params(k_init)
-    opt = optax.adam(LR)
+    params = (init or init_params)(k_init)
+    opt = optax.adam(lr)
     state = opt.init(params)
 
     @jax.jit
     def update(params, state, key, intensity, labels):
         # a fresh Bernoulli draw of this batch's spike trains
         spikes = (jax.random.uniform(key, (T,) + intensity.shape) < intensity[None]).astype(jnp.float32)
-        loss, grads = jax.value_and_grad(loss_fn)(params, spikes, labels)
+        value, grads = jax.value_and_grad(loss)(params, spikes, labels)
         updates, state = opt.update(grads, state, params)
-        return optax.apply_updates(params, updates), state, loss
+        return optax.apply_updates(params, updates), state, value
 
     rng = np.random.default_rng(SEED)
     n = len(x_tr)
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         order = rng.permutation(n)
         losses = []
         for start in range(0, n - BATCH + 1, BATCH):  # whole batches only: one compiled shape
             idx = order[start:start + BATCH]
             key, k = jax.random.split(key)
-            params, state, loss = update(params, state, k, jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx]))
-            losses.append(float(loss))
-        if epoch % 10 == 9 or epoch == EPOCHS - 1:
+            params, state, value = update(params, state, k, jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx]))
+            losses.append(float(value))
+        if epoch % log_every == log_every - 1 or epoch == epochs - 1:
             log(f"epoch {epoch + 1:3d}  loss {np.mean(losses):.4f}")
     return {k: np.asarray(v, np.float32) for k, v in params.items()}
 

@@ -80,6 +80,11 @@ import optax
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+# the surrogate spike, the reference's Linear, the rate code and the training loop are
+# train_digits.py's (run from examples/, which Python puts on the path)
+import train_digits
+from train_digits import _matmul, encode, spike
+
 DT = 1e-3            # seconds per step
 T = 32               # steps per image
 N_IN = 16            # Xylo Audio 2: at most 16 input channels
@@ -90,14 +95,11 @@ TAU_SYN = 2e-3       # dt/tau_syn = 1/2 (Xylo dash_syn = 1)
 TAU_MEM = 8e-3       # dt/tau_mem = 1/8 (Xylo dash_mem = 3)
 V_THRESHOLD = 1.0
 MAX_INTENSITY = 64.0  # a 2x2 sum of pixels of 0..16
-SEED = 0             # weights, batch order and training spike draws
 TEST_SEED = 1        # the one spike draw of the test set
 TRAIN_EVAL_SEED = 2  # the one draw of the training set: reported accuracy, calibration file
 CALIBRATION_SAMPLES = 256
-EPOCHS = 200
-BATCH = 64
+EPOCHS = 200         # seeds (0), batch (64) and surrogate (beta 5): train_digits.py's
 LR = 3e-3
-BETA = 5.0           # surrogate sharpness
 LOGIT_SCALE = 1.0    # cross-entropy logits = LOGIT_SCALE * output spike counts
 OVERSHOOT_PENALTY = 1.0  # * mean over neurons and steps of relu(v' - v_th)^2
 WEIGHT_DECAY = 1e-4      # * sum of squared weights
@@ -121,12 +123,6 @@ def pool(x: np.ndarray) -> np.ndarray:
     return x.reshape(-1, 4, 2, 4, 2).sum(axis=(2, 4)).reshape(-1, N_IN).astype(np.float32)
 
 
-def encode(intensity: np.ndarray, seed: int, steps: int = T) -> np.ndarray:
-    """Bernoulli rate code: [B, 16] intensities in [0, 1] -> uint8 spikes [T, B, 16]."""
-    rng = np.random.default_rng(seed)
-    return (rng.random((steps,) + intensity.shape) < intensity[None]).astype(np.uint8)
-
-
 # --- the float model, written from the reference simulator's CubaLIF rule ---------------
 
 
@@ -138,27 +134,6 @@ def coefficients() -> dict[str, jnp.ndarray]:
     return {"i_keep": f32(1 - a_s), "i_gain": f32(a_s * w_in), "keep": f32(1 - a_m),
             "leak": f32(a_m * v_leak), "i_to_v": f32(a_m * r * (1 - a_s)),
             "x_to_v": f32(a_m * r * a_s * w_in), "vth": f32(V_THRESHOLD), "v_reset": f32(0.0)}
-
-
-@jax.custom_vjp
-def spike(v_minus_th: jnp.ndarray) -> jnp.ndarray:
-    return (v_minus_th > 0).astype(v_minus_th.dtype)
-
-
-def _spike_fwd(z):
-    return spike(z), z
-
-
-def _spike_bwd(z, g):
-    return (g / (1.0 + BETA * jnp.abs(z)) ** 2,)
-
-
-spike.defvjp(_spike_fwd, _spike_bwd)
-
-
-def _matmul(x: jnp.ndarray, w: jnp.ndarray) -> jnp.ndarray:
-    # the reference's Linear: x @ W^T at HIGHEST precision
-    return jnp.matmul(x, w.T, precision=jax.lax.Precision.HIGHEST)
 
 
 def _cuba(c: dict, i: jnp.ndarray, v: jnp.ndarray, x: jnp.ndarray):
@@ -230,33 +205,9 @@ def overshoot_stats(params: dict, spikes: np.ndarray) -> dict:
 
 
 def train(x_tr: np.ndarray, y_tr: np.ndarray, log=print) -> dict:
-    key = jax.random.PRNGKey(SEED)
-    key, k_init = jax.random.split(key)
-    params = init_params(k_init)
-    opt = optax.adam(LR)
-    state = opt.init(params)
-
-    @jax.jit
-    def update(params, state, key, intensity, labels):
-        # a fresh Bernoulli draw of this batch's spike trains
-        spikes = (jax.random.uniform(key, (T,) + intensity.shape) < intensity[None]).astype(jnp.float32)
-        loss, grads = jax.value_and_grad(loss_fn)(params, spikes, labels)
-        updates, state = opt.update(grads, state, params)
-        return optax.apply_updates(params, updates), state, loss
-
-    rng = np.random.default_rng(SEED)
-    n = len(x_tr)
-    for epoch in range(EPOCHS):
-        order = rng.permutation(n)
-        losses = []
-        for start in range(0, n - BATCH + 1, BATCH):  # whole batches only: one compiled shape
-            idx = order[start:start + BATCH]
-            key, k = jax.random.split(key)
-            params, state, loss = update(params, state, k, jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx]))
-            losses.append(float(loss))
-        if epoch % 20 == 19 or epoch == EPOCHS - 1:
-            log(f"epoch {epoch + 1:3d}  loss {np.mean(losses):.4f}")
-    return {k: np.asarray(v, np.float32) for k, v in params.items()}
+    """train_digits.py's loop (Adam, fresh spike draws, its seeds and batch) on this model."""
+    return train_digits.train(x_tr, y_tr, log, loss=loss_fn, init=init_params, epochs=EPOCHS,
+                              lr=LR, log_every=20)
 
 
 # --- export ---------------------------------------------------------------------------
