@@ -233,26 +233,7 @@ def to_nir(params: dict) -> nir.NIRGraph:
 
 def check_with_reference(path: Path, params: dict, spikes: np.ndarray) -> np.ndarray:
     """neurocc's reference on the written file must give this model's output counts."""
-    from neurocc import ir
-    from neurocc.simulators import reference
-
-    graph = ir.load(path)
-    dt = graph.metadata.get("dt")
-    if dt is None or float(dt) != DT:
-        raise SystemExit(f"{path}: neurocc reads dt = {dt!r} from the metadata, expected {DT}")
-    ref = reference.run(graph, spikes.astype(np.float32)).outputs["output"].sum(axis=0)
-    mine = np.asarray(jax.jit(output_counts)(params, jnp.asarray(spikes)))
-    if not np.array_equal(ref, mine):
-        # float32 sums in another order (another BLAS) may move a spike that sits
-        # exactly at threshold; anything more means the equations differ
-        differ = int(np.count_nonzero(ref != mine))
-        if differ > 0.001 * ref.size or np.any(ref.argmax(axis=1) != mine.argmax(axis=1)):
-            raise SystemExit(f"reference and training model disagree: {differ} of {ref.size} counts "
-                             f"differ (largest by {np.abs(ref - mine).max():g})")
-        print(f"note: {differ} of {ref.size} output counts differ by float32 rounding; decisions agree")
-    else:
-        print(f"neurocc's reference reproduces all {ref.size} output spike counts of the test set exactly")
-    return ref
+    return train_digits.check_with_reference(path, params, spikes, output_counts)
 
 
 def subtract_reset_accuracy(path: Path, spikes: np.ndarray, labels: np.ndarray) -> float:
