@@ -76,6 +76,14 @@ class VendorVenv:
             f"repository root to build it ({self.build_time}), or set {self.env_var} to an "
             f"interpreter with {self.packages}.")
 
+    def available(self, candidates: list[Path]) -> bool:
+        """Whether a finished venv (or the env var's interpreter) is found; starts nothing."""
+        try:
+            self.python(candidates)
+        except self.unavailable:
+            return False
+        return True
+
     def run(self, interpreter: Path, args: list[str], timeout: float | None,
             on_timeout: type, timeout_message: str) -> subprocess.CompletedProcess:
         """Run `interpreter args...` with a clean environment. A timeout raises `on_timeout`;

@@ -34,10 +34,6 @@ import numpy as np
 
 from neurocc.ir import NeuroccError, Program, file_hash
 
-#: the state every CUBA-LIF group has, in the order differences are reported
-VARIABLES = ("spikes", "u", "v")
-
-
 class VerificationError(NeuroccError):
     """Inputs to a comparison that cannot be compared (too few steps, missing outputs)."""
 

@@ -62,10 +62,7 @@ class XylosimOracle:
         chip = self.chip if self.chip in CHIPS else (
             "xylo_audio2" if self.synapses == 2 else "xylo_imu")
         raw = run_xylosim(fold(program), raster, chip=chip, via=via, timeout=timeout)
-        spikes, traces = unfold(where, raw)
-        if self.synapses < 2:   # one synaptic state: the emulator's Isyn2 stays 0
-            for g in where.hidden:
-                traces[g]["isyn2"] = np.zeros_like(traces[g]["isyn"])
+        spikes, traces = unfold(where, raw)   # isyn2: all zero on a one-synapse chip
         spikes = {g: np.asarray(s, np.int8) for g, s in spikes.items()}
         outputs = program.collect_outputs(spikes, {})
         wanted = set(record)

@@ -135,14 +135,9 @@ class XyloRules:
         matrix = {}
         for c, plan in zip(contexts, plans):
             for inc, wf in plan["weights"]:
-                kind = ("in" if inc.source not in names else "rec") if not c.outputs else (
-                    "out" if inc.source in names else "in->readout")
-                matrix[inc.name] = kind
-                if kind == "in->readout":
-                    raise QuantizationError(
-                        f"input '{inc.source}' feeds readout layer '{c.name}' directly: "
-                        f"{self.chip}'s rule 'inputs reach hidden neurons only' (its input "
-                        "weights end on hidden neurons). Put a hidden layer between them")
+                # readouts are fed by hidden layers only (refused above otherwise)
+                matrix[inc.name] = ("out" if c.outputs else
+                                    "rec" if inc.source in names else "in")
         peaks: dict[str, float] = {}
         for plan in plans:
             for inc, wf in plan["weights"]:

@@ -87,11 +87,7 @@ def lava_python() -> Path:
 
 def lava_available() -> bool:
     """Whether a finished Lava venv can be found (does not start it)."""
-    try:
-        lava_python()
-    except LavaUnavailableError:
-        return False
-    return True
+    return VENV.available(_candidates())
 
 
 def _per_neuron(value, n: int, what: str) -> np.ndarray:

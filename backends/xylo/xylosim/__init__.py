@@ -86,11 +86,7 @@ def xylo_python() -> Path:
 
 def xylosim_available() -> bool:
     """Whether a finished Xylo venv can be found (does not start it)."""
-    try:
-        xylo_python()
-    except XylosimUnavailableError:
-        return False
-    return True
+    return VENV.available(_candidates())
 
 
 def run_xylosim(spec: Mapping[str, np.ndarray], raster: np.ndarray, chip: str = "xylo_audio2",
