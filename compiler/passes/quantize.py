@@ -125,7 +125,7 @@ def quantize(graph: Graph, target: Any, options: QuantizeOptions = QuantizeOptio
 
     if hasattr(rules, "quantize_network"):   # a chip whose groups share formats
         results = rules.quantize_network([context(g) for g in lowered.groups])
-    else:
+    else:   # lazily: each context sees whether an earlier group deferred a problem
         results = (rules.quantize_group(context(g)) for g in lowered.groups)
     for g, done in zip(lowered.groups, results):
         groups[g] = done.group

@@ -154,9 +154,10 @@ class Emulator:
                     f"synapse block '{b.name}': receptor {b.receptor}, but model "
                     f"'{program.groups[b.target].model}' has {receptors} synaptic input(s) "
                     f"(receptors 0..{receptors - 1})")
-            if receptors > 1 and not self.per_event:
-                raise SimulationError(f"model '{program.groups[b.target].model}': several "
-                                      "receptors need a per-event synapse arithmetic")
+            if (receptors > 1 or lag == 0) and not self.per_event:
+                raise SimulationError(f"synapse block '{b.name}': several receptors, or a latency "
+                                      "of 0 from an input, need a per-event synapse arithmetic "
+                                      "(the summed paths have neither)")
             self.blocks[b.name] = Block(b.source, b.target, int(b.delay),
                                         np.ascontiguousarray(w.T),
                                         b.source in ports, b,
@@ -242,7 +243,7 @@ class Emulator:
             states, queues = carry
             k, data, pre = xs
             spikes, new_states, flags = {}, {}, {}
-            now, now_events = {}, {}
+            now_events = {}
             for g in stage:
                 if per_event:   # every block's ordered summary, in program order
                     a_in = []
@@ -250,7 +251,7 @@ class Emulator:
                         if n in direct:
                             b = blocks[n]
                             a, ev = product(n, port_source(b.source, data, k))
-                            now[n] = a = jnp.broadcast_to(a, (batch,) + a.shape[-2:])
+                            a = jnp.broadcast_to(a, (batch,) + a.shape[-2:])
                             now_events[n] = jnp.broadcast_to(ev, (batch,))
                         else:
                             a = queues[n][0]
