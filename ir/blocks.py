@@ -19,8 +19,16 @@ slots in without touching the readers again:
     to_dense()               the (targets, sources) matrix; for a dense accumulator,
                              which knows its block is small, and for tests
     arrays() / from_arrays   the integer arrays an artifact stores
+    values() / with_values   the stored weights (a matrix, CSR data, a kernel) as one
+                             array, and the same pattern holding other values
+    scale_rows(row)          every target's weights times row[target] (a Conv needs row
+                             constant within each output channel: weights are shared)
+    abs_row_sums()           sum |w| per target (a Conv: per channel, an upper bound)
 
-Only ``Dense`` exists today; ``Sparse`` and ``Conv`` come next (DESIGN.md).
+Three encodings: ``Dense`` (every synapse, zeros included), ``Sparse`` (CSR, the
+non-zeros only) and ``Conv`` (a shared kernel and its geometry, never expanded).
+A block holds integers in a Program and float64 weights inside the lower pass
+(the same classes: the API does not care).
 """
 
 from __future__ import annotations
@@ -47,6 +55,10 @@ class Encoding(Protocol):
     def map_values(self, fn: Callable[[np.ndarray], np.ndarray]) -> "Encoding": ...
     def to_dense(self) -> np.ndarray: ...
     def arrays(self) -> dict[str, np.ndarray]: ...
+    def values(self) -> np.ndarray: ...
+    def with_values(self, values: np.ndarray) -> "Encoding": ...
+    def scale_rows(self, row: np.ndarray) -> "Encoding": ...
+    def abs_row_sums(self) -> np.ndarray: ...
 
 
 class Dense:
@@ -113,9 +125,24 @@ class Dense:
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "Dense":
         return cls(arrays["weights"])
 
+    def values(self) -> np.ndarray:
+        return self._w
+
+    def with_values(self, values: np.ndarray) -> "Dense":
+        return Dense(np.asarray(values).reshape(self._w.shape))
+
+    def scale_rows(self, row: np.ndarray) -> "Dense":
+        return Dense(np.asarray(row)[:, None] * self._w)
+
+    def abs_row_sums(self) -> np.ndarray:
+        return np.abs(self._w).sum(axis=1)
+
+
+from .block_conv import Conv  # noqa: E402  (the registry below names all three)
+from .block_sparse import Sparse  # noqa: E402
 
 #: encodings by ``kind``, as the artifact names them
-ENCODINGS: dict[str, type] = {"dense": Dense}
+ENCODINGS: dict[str, type] = {"dense": Dense, "sparse": Sparse, "conv": Conv}
 
 
 def as_encoding(weights: "Encoding | np.ndarray") -> "Encoding":
