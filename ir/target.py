@@ -367,7 +367,10 @@ class Incoming:
     origin: str           # the contribution's source in the graph (a node, or the bias)
     delay: int            # extra synaptic delay, in steps, that keeps the float timing
     hops: int             # recurrent edges on the path
-    matrix: np.ndarray    # (target size, source size), float64
+    #: (target size, source size), float64: a dense matrix for rules that take dense blocks
+    #: only; for rules that list ``encodings``, a ``Dense``, ``Sparse`` or ``Conv`` of float64
+    #: weights (``ir.blocks``), read through the encoding API
+    matrix: Any
     is_bias: bool = False
 
 
@@ -474,7 +477,8 @@ class QuantizeRules(Protocol):
     # optional: ``quantize_network(contexts) -> [GroupQuantized]``, all groups at once, for a
     # chip whose groups share formats (one weight shift per matrix across layers, say);
     # ``chained_weights`` (default True): False refuses two weight layers in a row instead
-    # of composing them
+    # of composing them; ``encodings`` (default ("dense",)): the block encodings the rules
+    # quantize as they are (others are expanded to a dense matrix where that is small)
 
 
 class Oracle(Protocol):

@@ -16,6 +16,11 @@ Mapping from the float model (forward Euler, current first; a = dt/tau, from
     LI, CubaLI (readouts): as LIF, CubaLIF, with the largest threshold (never reached)
 
 and integer weights ``round(S g W)``, threshold ``vth = S (v_th - v_reset)``.
+A convolution keeps its shared kernel (a ``Conv`` block): S g must then be one
+number per output channel (it is whenever the layer's thresholds, resets, r and
+time constants are uniform per channel; otherwise the block is expanded, or
+refused when too large), and its exponent is >= 0, since Lava's Conv process has
+no weight exponent (the bridge folds a positive one into the weights it hands Lava).
 ``S`` is one scale per neuron (rows of W), chosen so every neuron of a group
 shares the integer threshold (Lava's vth is one number per population): by
 default ``vth = 2^threshold_bits / headroom`` (1024 on Loihi 2), so that the
@@ -35,12 +40,14 @@ float model) and its constant bias source; this file does the rest for one group
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 
 from neurocc.ir import NeuronGroup, QuantizationError, SynapseBlock
+from neurocc.ir.blocks import Dense
 from neurocc.ir.target import GroupQuantized
 
 from .kernel import MODEL
@@ -48,6 +55,9 @@ from .kernel import MODEL
 #: the neuron kinds this chip lowers; LI and CubaLI only as readouts
 KINDS = ("LIF", "CubaLIF", "IF", "LI", "CubaLI")
 READOUT_KINDS = ("LI", "CubaLI")
+#: the most weights a convolution is expanded to when it cannot share its kernel (128 MiB
+#: of float64)
+EXPAND_MAX = 1 << 24
 WHY_NOT = {
     "I": "an integrator without leak grows without bound, so no fixed voltage scale keeps it "
          "inside Loihi 2's 24-bit membrane (an LI readout, with a leak, is lowered)",
@@ -60,6 +70,8 @@ class Loihi2Rules:
     """The quantize-rules table entry (see ``ir.target.QuantizeRules``)."""
 
     chip = "Loihi 2"
+    #: block encodings quantized as they are (``ir.blocks``)
+    encodings = ("dense", "sparse", "conv")
     kinds = KINDS
     readout_kinds = READOUT_KINDS
     why_not = WHY_NOT
@@ -107,7 +119,7 @@ class Loihi2Rules:
             # no threshold: the largest voltage the readout can reach plays its part
             v_reset = np.zeros(n)
             reach = float(np.max(np.abs(flat(node.v_leak)) + np.abs(r * flat(node.input_weight())) * sum(
-                np.abs(c.matrix).sum(axis=1) for c in ctx.incoming)))
+                c.matrix.abs_row_sums() for c in ctx.incoming)))
             theta = np.full(n, reach if reach > 0 else 1.0)  # 0: all-zero, refused below
         else:
             v_reset = flat(node.reset_value())
@@ -119,11 +131,16 @@ class Loihi2Rules:
                 f"neuron {i}: v_threshold {float(theta[i] + v_reset[i]):.4g}, v_reset "
                 f"{float(v_reset[i]):.4g}); Loihi 2 spikes on v > vth with an unsigned vth. Set "
                 "v_threshold above v_reset for every neuron of the layer")
+        notes: list[str] = []
+        # a shared kernel needs one scale per output channel: where the layer's own
+        # numbers differ inside a channel, a small convolution is expanded (per-neuron rows)
+        per_neuron = gain / theta
+        incoming = [_per_channel(c, per_neuron, g, notes) for c in ctx.incoming]
         calibrated = None if readout else _calibrated_vth(options.calibration.get(g), f)
         if calibrated is not None:
             # the weights must still fit the mantissa at the largest exponent
-            per_vth = max((float(np.max(np.abs(gain[:, None] / theta[:, None] * c.matrix), initial=0.0))
-                           for c in ctx.incoming), default=0.0)
+            per_vth = max((float(np.max(np.abs(c.matrix.scale_rows(per_neuron).values()), initial=0.0))
+                           for c in incoming), default=0.0)
             top = ((1 << f.weight_bits) - 2) << f.weight_exp_max
             calibrated = min(calibrated, int(0.99 * top / per_vth)) if per_vth > 0 else calibrated
         if readout:  # its reach maps to a quarter of the state range: 2^(state_bits - 3)
@@ -145,7 +162,6 @@ class Loihi2Rules:
                   "bias_mant": bias_mant, "bias_exp": bias_exp}
         # the chip runs this group `lead` steps behind the float model: from its first
         # step its leak (bias) and decay act, so it starts where those steps lead to v0
-        notes: list[str] = []
         v_start = _lead_in(v0, bias_mant.astype(np.int64) << bias_exp, dv, ctx.lead, f,
                            int(params["vth"]) << f.threshold_shift)
         if v_start is None:
@@ -168,43 +184,52 @@ class Loihi2Rules:
         if readout:
             voltage_scale = (1 << f.input_shift) * vth / theta[0]
             report |= {"readout": True, "voltage_scale": voltage_scale, "reach": float(theta[0])}
-        row = (scale * gain)[:, None]
+        row = scale * gain
         w_forced = force.get("weight")
-        weighted = [c for c in ctx.incoming if not c.is_bias]
-        float_nonzero = sum(int(np.count_nonzero(c.matrix)) for c in weighted)
-        driven = np.any(bias_mant) or any(c.is_bias for c in ctx.incoming)
+        weighted = [c for c in incoming if not c.is_bias]
+        float_nonzero = sum(int(np.count_nonzero(c.matrix.values())) for c in weighted)
+        driven = np.any(bias_mant) or any(c.is_bias for c in incoming)
         if weighted and float_nonzero == 0 and not driven:
             raise QuantizationError(
-                f"node '{g}': every incoming weight is 0 ({sum(c.matrix.size for c in weighted)} "
+                f"node '{g}': every incoming weight is 0 ({sum(int(np.prod(c.matrix.shape)) for c in weighted)} "
                 f"from {sorted({c.origin for c in weighted})}) and it has no bias or leak, so its "
                 f"{n} neurons can never spike and every layer it feeds gets nothing from it; "
                 "the export probably lost its weights: export the trained model again, or remove "
                 "the layer")
         int_nonzero, kept, over = 0, [], []
         blocks, block_reports = [], {}
-        for c in ctx.incoming:
+        for c in incoming:
+            enc = c.matrix
+            # Lava's Conv has no weight exponent: a kernel's exponent is >= 0 (see above)
+            exp_min = max(0, f.weight_exp_min) if enc.kind == "conv" else f.weight_exp_min
             if w_forced is not None and not c.is_bias:
-                mant, exp, mode, rep = _forced_weights(c.matrix, int(w_forced))
+                mant, exp, mode, rep = _forced_weights(enc.values(), int(w_forced))
                 parts = [(c.name, mant, exp, mode, rep)]
             else:
-                wf = row * c.matrix
+                wf = enc.scale_rows(row).values()
                 ratio = _overflow(wf, f.weight_bits, f.weight_exp_max)
                 if ratio > 1:  # reported together once every group is known
                     over.append((c.name, g, ratio, float(np.max(np.abs(wf))), vth))
                     continue
-                parts = _quantize_split(wf, f, options.weight_blocks, f"block '{c.name}'", c.name)
+                parts = _quantize_split(wf, f, options.weight_blocks, f"block '{c.name}'", c.name,
+                                        exp_min, _uses(enc))
             if not c.is_bias and w_forced is None:
                 int_nonzero += sum(int(np.count_nonzero(p[1])) for p in parts)
                 nz = wf[wf != 0]
                 if nz.size:
                     one_sign = bool(np.all(nz > 0) or np.all(nz < 0))
-                    kept.append((float(np.max(np.abs(nz))), 2.0 ** (f.weight_exp_min - one_sign)))
+                    kept.append((float(np.max(np.abs(nz))), 2.0 ** (exp_min - one_sign)))
             for part, mant, exp, mode, rep in parts:
-                density = float(np.count_nonzero(mant)) / max(mant.size, 1)
-                blocks.append(SynapseBlock(part, c.source, g, mant, exp, f.weight_bits, mode, c.delay,
-                                           "sparse" if density < options.sparse_below else "dense"))
+                weights = enc.with_values(mant)
+                if weights.kind == "sparse":
+                    weights = weights.eliminate_zeros()
+                density = weights.nnz() / max(int(np.prod(weights.shape)), 1)
+                blocks.append(SynapseBlock(part, c.source, g, weights, exp, f.weight_bits, mode,
+                                           c.delay, "sparse" if density < options.sparse_below
+                                           else "dense"))
                 block_reports[part] = rep | {"weight_exp": exp, "sign_mode": mode, "delay": c.delay,
-                                             "density": round(density, 4)}
+                                             "density": round(density, 4)} | (
+                    {"encoding": weights.kind} if weights.kind != "dense" else {})
         if (float_nonzero and w_forced is None and int_nonzero == 0 and not over
                 and not ctx.deferred_before):
             raise _all_lost(g, float_nonzero, kept, vth, f)
@@ -273,9 +298,12 @@ def _all_lost(group: str, nonzero: int, kept: list[tuple[float, float]], vth: in
         f"{f.weight_exp_min}), so it would be cut off from its inputs; {fix}")
 
 
-def _quantize_matrix(wf: np.ndarray, bits: int, exp_min: int, exp_max: int, where: str
-                     ) -> tuple[np.ndarray, int, str, dict[str, Any]]:
-    """Integer mantissas * 2^exp for float weights `wf` (already in integer units)."""
+def _quantize_matrix(wf: np.ndarray, bits: int, exp_min: int, exp_max: int, where: str,
+                     uses: np.ndarray | None = None) -> tuple[np.ndarray, int, str, dict[str, Any]]:
+    """Integer mantissas * 2^exp for float weights `wf` (already in integer units); the
+    report's counts are of synapses (a kernel weight counts once per synapse, ``uses``)."""
+    count = (lambda m: int(np.count_nonzero(m))) if uses is None else \
+        (lambda m: int(np.sum(uses[m])))  # noqa: E731
     nz = wf[wf != 0]
     if nz.size == 0:
         return np.zeros(wf.shape, np.int32), 0, "excitatory", {"sqnr_db": None, "saturated": 0,
@@ -295,18 +323,50 @@ def _quantize_matrix(wf: np.ndarray, bits: int, exp_min: int, exp_max: int, wher
     unit = 2.0 ** (exp + step_bits)
     mant = np.rint(wf / unit) * (1 << step_bits)
     lo, hi = (-(1 << bits), top) if mode == "mixed" else ((-top, 0) if mode == "inhibitory" else (0, top))
-    saturated = int(np.count_nonzero((mant < lo) | (mant > hi)))
+    saturated = count((mant < lo) | (mant > hi))
     mant = np.clip(mant, lo, hi).astype(np.int32)
     err = wf - mant * 2.0 ** exp
     signal = float(np.sum(wf ** 2))
     noise = float(np.sum(err ** 2))
     sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise)
     return mant, exp, mode, {"sqnr_db": round(sqnr, 2) if math.isfinite(sqnr) else "inf",
-                             "saturated": saturated, "nonzero": int(np.count_nonzero(mant)),
-                             "lost_to_zero": int(np.count_nonzero((wf != 0) & (mant == 0)))}
+                             "saturated": saturated, "nonzero": count(mant != 0),
+                             "lost_to_zero": count((wf != 0) & (mant == 0))}
 
 
-def _quantize_split(wf: np.ndarray, f: Any, blocks: int, where: str, name: str) -> list[tuple]:
+def _per_channel(c: Any, per_neuron: np.ndarray, group: str, notes: list[str]) -> Any:
+    """`c` as the rules quantize it: a convolution whose per-neuron factor (gain over
+    threshold) differs inside an output channel cannot share its kernel; it is expanded
+    where that is small (each neuron its own row), refused where not."""
+    enc = c.matrix
+    if enc.kind != "conv" or enc.channel_values(per_neuron) is not None:
+        return c
+    n_t, n_s = enc.shape
+    if n_t * n_s > EXPAND_MAX:
+        o = int(np.argmax(np.ptp(per_neuron.reshape(enc.geometry.out_shape[0], -1), axis=1) > 0))
+        raise QuantizationError(
+            f"node '{group}': its neurons' threshold, reset, r or time constants differ inside "
+            f"output channel {o} of convolution '{c.name}', so one shared kernel cannot give "
+            f"every neuron its exact threshold on Loihi 2, and the expanded layer ({n_t:,} x "
+            f"{n_s:,} weights) is too large to store instead. Make those parameters uniform per "
+            "output channel (one value per channel, broadcast over positions) in the model")
+    notes.append(f"node '{group}': thresholds or gains differ inside an output channel, so "
+                 f"convolution '{c.name}' is stored expanded ({enc.nnz():,} synapses instead of a "
+                 f"{enc.kernel.size:,}-weight kernel), one scale per neuron")
+    return dataclasses.replace(c, matrix=Dense(enc.to_dense().astype(np.float64)))
+
+
+def _uses(enc: Any) -> np.ndarray | None:
+    """How many synapses each stored weight stands for (a kernel weight: the positions its
+    tap reaches), to state the SQNR over the synapses; None: one each."""
+    if enc.kind != "conv":
+        return None
+    taps = np.array([p.size for p, _ in enc._tap_maps], np.float64).reshape(enc.taps)
+    return np.broadcast_to(taps, enc.kernel.shape)
+
+
+def _quantize_split(wf: np.ndarray, f: Any, blocks: int, where: str, name: str,
+                    exp_min: int | None = None, uses: np.ndarray | None = None) -> list[tuple]:
     """Quantize `wf` into synapse blocks on one source and target whose sum approximates it.
 
     The first block holds ``weight_bits`` of mantissa at the exponent the peak
@@ -317,20 +377,23 @@ def _quantize_split(wf: np.ndarray, f: Any, blocks: int, where: str, name: str) 
     membrane integrates). Cost: up to three times the synaptic memory for the
     affected connections. The first block's report states the SQNR of the sum.
     """
-    lo_exp = max(0, f.weight_exp_min)
-    mant, exp, mode, rep = _quantize_matrix(wf, f.weight_bits, f.weight_exp_min, f.weight_exp_max, where)
+    exp_min = f.weight_exp_min if exp_min is None else exp_min
+    lo_exp = max(0, exp_min)
+    mant, exp, mode, rep = _quantize_matrix(wf, f.weight_bits, exp_min, f.weight_exp_max, where, uses)
     out = [[name, mant, exp, mode, rep]]
     total = mant * 2.0 ** exp
     if blocks > 1 and np.any(wf != total):
         residual = wf - total
         for sign, tag in ((1, "exc"), (-1, "inh")):
             part = np.where(sign * residual > 0, residual, 0.0)
-            m, e, md, r = _quantize_matrix(part, f.weight_bits, lo_exp, f.weight_exp_max, where)
+            m, e, md, r = _quantize_matrix(part, f.weight_bits, lo_exp, f.weight_exp_max, where, uses)
             if np.any(m):
                 out.append([f"{name}#{tag}", m, e, md, r])
                 total = total + m * 2.0 ** e
-    noise = float(np.sum((wf - total) ** 2))
-    signal = float(np.sum(wf ** 2))
+    # a kernel weight counts once per synapse it stands for (``uses``)
+    u = 1.0 if uses is None else uses
+    noise = float(np.sum(u * (wf - total) ** 2))
+    signal = float(np.sum(u * wf ** 2))
     if signal > 0:
         out[0][4] = dict(out[0][4], sqnr_db=round(10 * math.log10(signal / noise), 2) if noise else "inf",
                          blocks=len(out))

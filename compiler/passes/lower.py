@@ -1,10 +1,14 @@
-"""Structural lowering: synapse chains between neuron nodes become dense matrices.
+"""Structural lowering: synapse chains between neuron nodes become one map per source.
 
 Between two neuron nodes (or an Input and a neuron) a network may hold any
 chain of linear maps: Affine, Linear, Conv1d/2d, SumPool2d, AvgPool2d,
 Flatten, Scale, Identity. A chip stores one synapse block per (source,
-target) pair, so each chain is composed here, in float64, into one matrix
-and one bias vector per target; quantization happens later, once.
+target) pair, so each chain is composed here, in float64, into one map and
+one bias vector per target; quantization happens later, once. The map keeps
+the encoding the chain allows (``linear_ops``): a convolution (with the
+poolings before it folded in where that is exact) stays a ``Conv``, a
+mostly-zero Linear a ``Sparse``; everything else is a dense matrix, composed
+exactly as it always was.
 
 Each contribution also counts the recurrent edges on its path (``hops``), so
 the quantizer can give the chip block the delay that keeps the float
@@ -23,6 +27,9 @@ from typing import Any
 import numpy as np
 
 from neurocc.ir import Graph, UnsupportedNodeError, nodes as N
+from neurocc.ir.blocks import Conv, Sparse
+
+from . import linear_ops as L
 
 BIAS = "<bias>"
 #: every neuron kind a target may lower (its rules say which it does: ``rules.kinds``)
@@ -40,7 +47,9 @@ LINEAR_KINDS = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d"
 class Contribution:
     source: str        # an Input node, a neuron node, or BIAS
     hops: int          # recurrent edges on the path
-    matrix: np.ndarray  # (target size, source size), float64
+    #: (target size, source size), float64: a dense matrix, or a ``Conv`` or ``Sparse``
+    #: encoding (``ir.blocks``) of float64 weights
+    matrix: np.ndarray | Conv | Sparse
 
 
 @dataclasses.dataclass
@@ -70,6 +79,47 @@ def _apply(node: N.Node, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
     else:  # pragma: no cover - guarded by the caller
         raise AssertionError(kind)
     return y.reshape(k, -1).T
+
+
+def _apply_op(node: N.Node, in_shape: tuple[int, ...], out_shape: tuple[int, ...], op: L.Op
+              ) -> L.Op:
+    """Apply a linear node to what its chain has composed so far (see ``linear_ops``)."""
+    kind = node.kind
+    if kind in ("Flatten", "Identity"):
+        return op                      # flat indices are row-major either way
+    conv = L.conv_of(node, in_shape, out_shape)
+    if isinstance(op, L.Identity):
+        if conv is not None:
+            return conv
+        if kind in ("Affine", "Linear"):
+            w = np.asarray(node.weight, np.float64)
+            if w.size > L.EYE_MAX and np.count_nonzero(w) < L.SPARSE_BELOW * w.size:
+                return Sparse.from_dense(w)
+            return w.copy()            # what _apply on an eye gives, without the product
+        op = L.finish(op)              # a Scale: as before (an eye) or a Sparse diagonal
+    if isinstance(op, np.ndarray):
+        return _apply(node, in_shape, out_shape, op)
+    if isinstance(op, Conv):
+        if conv is not None:
+            composite = L.compose(op, conv)
+            if composite is not None:
+                return composite
+        if kind == "Scale":
+            row = np.broadcast_to(np.asarray(node.scale, np.float64), out_shape).ravel()
+            if op.channel_values(row) is not None:
+                return op.scale_rows(row)
+    if L.small(op):
+        return _apply(node, in_shape, out_shape, L.densify(op))
+    # too large to expand: a sparse product with the node's own map
+    if conv is not None:
+        mine: L.Op = conv
+    elif kind in ("Affine", "Linear"):
+        mine = np.asarray(node.weight, np.float64)
+    else:   # Scale
+        row = np.broadcast_to(np.asarray(node.scale, np.float64), out_shape).ravel()
+        mine = Sparse(np.arange(row.size + 1), np.arange(row.size, dtype=np.int32), row,
+                      (row.size, row.size))
+    return L.from_scipy(L.to_scipy(mine) @ L.to_scipy(op))
 
 
 def _bias(node: N.Node, out_shape: tuple[int, ...]) -> np.ndarray:
@@ -149,16 +199,16 @@ def lower_synapses(graph: Graph, rules: Any = ANY_TARGET) -> Lowered:
                     "others only by spikes. Make it the last layer, or use a spiking neuron "
                     "(LIF, CubaLIF) where other layers read it.")
     # contrib[node] = {(source, hops): matrix} for the OUTPUT of linear nodes
-    contrib: dict[str, dict[tuple[str, int], np.ndarray]] = {}
+    contrib: dict[str, dict[tuple[str, int], L.Op]] = {}
 
-    def gathered(name: str) -> dict[tuple[str, int], np.ndarray]:
+    def gathered(name: str) -> dict[tuple[str, int], L.Op]:
         """Sum of what the predecessors of `name` deliver to it."""
         terms: dict[tuple[str, int], np.ndarray] = {}
         for p in graph.predecessors(name):
             hop = 1 if (p, name) in rec else 0
             kind = graph.nodes[p].kind
             if kind in neuron_kinds + readout_kinds or kind == "Input":
-                parts = {(p, 0): np.eye(size[p])}
+                parts = {(p, 0): L.Identity(size[p])}
             else:
                 if p not in contrib:
                     raise UnsupportedNodeError(
@@ -167,7 +217,7 @@ def lower_synapses(graph: Graph, rules: Any = ANY_TARGET) -> Lowered:
                 parts = contrib[p]
             for (src, h), m in parts.items():
                 key = (src, h + hop)
-                terms[key] = terms[key] + m if key in terms else m.copy()
+                terms[key] = L.add(terms[key], m) if key in terms else m
         return terms
 
     lowered = Lowered([], graph.inputs, {}, {})
@@ -189,7 +239,7 @@ def lower_synapses(graph: Graph, rules: Any = ANY_TARGET) -> Lowered:
                 weighted[name] = before[0]
         if node.kind in LINEAR_KINDS:
             in_shape, out_shape = shapes[name].input, shapes[name].output
-            terms = {k: _apply(node, in_shape, out_shape, m) for k, m in gathered(name).items()}
+            terms = {k: _apply_op(node, in_shape, out_shape, m) for k, m in gathered(name).items()}
             own = _bias(node, out_shape)[:, None]
             if np.any(own):
                 terms[(BIAS, 0)] = terms[(BIAS, 0)] + own if (BIAS, 0) in terms else own
@@ -198,8 +248,9 @@ def lower_synapses(graph: Graph, rules: Any = ANY_TARGET) -> Lowered:
         node = graph.nodes[name]
         if node.kind in neuron_kinds + readout_kinds:
             lowered.groups.append(name)
-            lowered.incoming[name] = [Contribution(s, h, m) for (s, h), m in sorted(gathered(name).items())
-                                      if np.any(m) or s != BIAS]
+            lowered.incoming[name] = [Contribution(s, h, L.finish(m))
+                                      for (s, h), m in sorted(gathered(name).items())
+                                      if L.nonzero(m) or s != BIAS]
         elif node.kind == "Output":
             preds = graph.predecessors(name)
             if len(preds) != 1 or graph.nodes[preds[0]].kind not in neuron_kinds + readout_kinds:

@@ -20,12 +20,35 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from neurocc.ir import (Graph, InputPort, OutputPort, Program, QuantizationError,
                         UnsupportedNodeError, dynamics)
+from neurocc.ir.blocks import Dense
 from neurocc.ir.inputs import resolve_dt
 from neurocc.ir.target import GroupContext, Incoming
 
+from .linear_ops import DENSE_MAX
 from .lower import BIAS, Lowered, lower_synapses
+
+
+def _for_rules(matrix: Any, rules: Any, name: str, chip: str) -> Any:
+    """A contribution as the target's rules take it: in its own encoding where they list
+    it, as ``Dense`` where they take encodings but not this one, else a plain matrix."""
+    accepted = tuple(getattr(rules, "encodings", ()))
+    kind = "dense" if isinstance(matrix, np.ndarray) else matrix.kind
+    if kind in accepted and kind != "dense":
+        return matrix
+    if not isinstance(matrix, np.ndarray):
+        n_t, n_s = matrix.shape
+        if n_t * n_s > DENSE_MAX:
+            raise UnsupportedNodeError(
+                f"block '{name}' is a {kind} connection of {n_t} x {n_s} synapses; {chip} "
+                f"stores {', '.join(accepted) or 'dense'} blocks, and a dense one this size "
+                f"({n_t * n_s:,} weights) is more than neurocc expands. Use a target that "
+                "stores it as it is, or a smaller layer")
+        matrix = matrix.to_dense().astype(np.float64)
+    return Dense(matrix) if accepted else matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +139,8 @@ def quantize(graph: Graph, target: Any, options: QuantizeOptions = QuantizeOptio
                     f"edge '{c.source}' -> '{g}' would need a synaptic delay of {delay} steps to keep "
                     f"the float timing on {target.name} (range 0..{max_delay}); {why}")
             name = f"{source}->{g}" + (f"@{c.hops}" if c.hops and source == c.source else "")
-            incoming.append(Incoming(name, source, c.source, delay, c.hops, c.matrix,
+            incoming.append(Incoming(name, source, c.source, delay, c.hops,
+                                     _for_rules(c.matrix, rules, name, rules.chip),
                                      c.source == BIAS))
         return GroupContext(g, graph.nodes[g], tuple(graph.shapes[g].output), dt,
                             factors.a_mem[g], factors.a_syn.get(g),
