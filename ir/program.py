@@ -37,7 +37,8 @@ from .blocks import ENCODINGS, Encoding, as_encoding
 from .errors import ArtifactError
 
 #: bump when the artifact layout changes; readers refuse other versions.
-#: 2: blocks carry their encoding (``encoding``: dense) and chip storage (``storage``:
+#: 2: blocks carry their encoding (``encoding``: dense, sparse or conv, each with its own
+#: arrays) and chip storage (``storage``:
 #: dense | sparse); each output port its latency; dt and activity rates typed fields
 ARTIFACT_FORMAT = 2
 

@@ -87,7 +87,13 @@ class Structure:
                 source = "bias" if c.source == BIAS else c.source
                 if c.source == BIAS:
                     ports["bias"] = 1
-                cols, rows = np.nonzero(c.matrix.T)
+                if isinstance(c.matrix, np.ndarray):
+                    cols, rows = np.nonzero(c.matrix.T)
+                else:   # a Conv or Sparse map: its pattern, never expanded
+                    chunks = list(c.matrix.chunks()) or [(np.zeros(0, np.int64),) * 3]
+                    r, k = (np.concatenate(p) for p in list(zip(*chunks))[:2])
+                    order = np.lexsort((r, k))
+                    cols, rows = k[order], r[order]
                 hops = f"@{c.hops}" if c.hops else ""
                 patterns.append(Pattern(f"{source}->{g}{hops}", source, g, cols, rows))
         return cls({g: size(g) for g in lowered.groups}, ports, patterns, layer_shapes(graph),
