@@ -56,13 +56,14 @@ class Rule:
 # driver's alone: a simulator returns data, the driver renders it; plotly is
 # simulators/' plotting (the HTML report); pymetis is the partitioner's graph
 # partitioning; networkx the graph algorithms of ir, compiler and the
-# emulator's schedule. jax is the emulator's and the kernels': never in ir/ or
+# emulator's schedule; scipy.sparse the lower pass's products of maps too large
+# to expand (CSR times CSR). jax is the emulator's and the kernels': never in ir/ or
 # compiler/.
 RULES: dict[str, Rule] = {
     "ir": Rule("ir/", frozenset({"ir"}),
                frozenset({"nir", "numpy", "h5py", "networkx", "onnx"})),
     "compiler": Rule("compiler/ (not the driver)", frozenset({"ir", "compiler"}),
-                     frozenset({"numpy", "networkx", "pymetis"})),
+                     frozenset({"numpy", "networkx", "pymetis", "scipy"})),
     "driver": Rule("the driver", frozenset({"ir", "compiler", "driver", "backends", "simulators"}), ANY),
     "backends": Rule("backends/", frozenset({"ir", "backends"}),
                      frozenset({"numpy", "jax"}) | VENDOR_SDKS),
