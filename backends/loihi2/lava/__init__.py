@@ -22,13 +22,24 @@ A network, as ``run_lava_net`` takes it::
              "weight_exp": 0, "num_weight_bits": 8, "sign_mode": None | "mixed" |
              "excitatory" | "inhibitory", "num_message_bits": 0, "sparse": False,
              "delays": None | int | int array},   # optional: DelayDense / DelaySparse
+            {"type": "conv", "source": "input" | POP, "target": POP,   # Lava's Conv
+             "weight": int array (C_out, kX, kY, C / groups),  # Lava's layout, used as is
+             "input_shape": (X, Y, C), "stride": (sx, sy), "padding": (px, py),
+             "dilation": (dx, dy), "groups": 1,   # stride, padding, dilation: int or pair
+             "source_rows": (a, b),               # optional, from "input" only
+             "delay": 0, "num_message_bits": 0},
         ],
+    }
 
 ``delays`` (0..63) is one int for every synapse, an array shaped like the
 dense weights, or, for sparse weights, an array with one delay per stored
 weight (parallel to the CSR ``data``). A spike sent at step t through a
 synapse with delay d reaches its neuron at step t + 1 + d.
-    }
+
+A "conv" connection is Lava's Conv process from a flat, channel-major (C, Y, X)
+source population (or rows a..b-1 of the input) to a flat (C_out, Y', X')
+target; ``runner.py``'s docstring says what Lava computes (a true convolution,
+a 24-bit wrap of the sum, no weight exponent or clipping) and what it takes.
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ VENV_NAME = ".venv-lava"
 STAMP_NAME = ".neurocc-lava-ok"
 ENV_VAR = "NEUROCC_LAVA_PYTHON"
 PROBES = ("spikes", "u", "v")
-_FORMAT, _VERSION = "neurocc-lava-net", 1
+_FORMAT, _VERSION = "neurocc-lava-net", 2  # 2: conv connections
 
 
 class LavaUnavailableError(NeuroccError):
@@ -133,6 +144,32 @@ def _monitor_spec(monitor, populations: Iterable[str]) -> dict[str, list[str]]:
     return spec
 
 
+def _pair(value, what: str) -> list[int]:
+    pair = [value, value] if np.ndim(value) == 0 else list(value)
+    if len(pair) != 2:
+        raise ValueError(f"{what} must be an int or a pair, got {value!r}")
+    return [int(v) for v in pair]
+
+
+def _conv_entry(i: int, conn: Mapping, arrays: dict[str, np.ndarray]) -> dict:
+    what = f"connection {i} ({conn['source']} -> {conn['target']})"
+    weight = _ints(conn["weight"], f"{what}: weight")
+    if weight.ndim != 4:
+        raise ValueError(f"{what}: a conv kernel has shape (C_out, kX, kY, C / groups), got "
+                         f"{weight.shape}")
+    arrays[f"conn.{i}.weight"] = weight
+    entry = {"type": "conv", "source": conn["source"], "target": conn["target"],
+             "input_shape": [int(n) for n in conn["input_shape"]],
+             "stride": _pair(conn.get("stride", 1), f"{what}: stride"),
+             "padding": _pair(conn.get("padding", 0), f"{what}: padding"),
+             "dilation": _pair(conn.get("dilation", 1), f"{what}: dilation"),
+             "groups": int(conn.get("groups", 1)), "delay": int(conn.get("delay", 0)),
+             "num_message_bits": int(conn.get("num_message_bits", 0))}
+    if conn.get("source_rows") is not None:
+        entry["source_rows"] = [int(r) for r in conn["source_rows"]]
+    return entry
+
+
 def write_net(path: str | Path, net: Mapping, steps: int, monitor=None,
               probe_with: str = "recorder") -> dict:
     """Write ``net`` as NET.npz (see runner.py); returns the JSON spec written."""
@@ -163,6 +200,9 @@ def write_net(path: str | Path, net: Mapping, steps: int, monitor=None,
                 arrays[f"pop.{name}.{key}"] = _per_neuron(value, n, f"population {name!r}: {key}")
     conns = []
     for i, conn in enumerate(net.get("connections", [])):
+        if conn.get("type") == "conv":
+            conns.append(_conv_entry(i, conn, arrays))
+            continue
         w = conn["weights"]
         is_sparse = bool(conn.get("sparse", False)) or hasattr(w, "tocsr")
         entry = {"source": conn["source"], "target": conn["target"], "sparse": is_sparse,

@@ -10,12 +10,12 @@ imports on Python 3.11) the import hook ``lava311_shim`` that sits next to this
 file. Exit status 0 on success, 2 for a malformed NET.npz (message on stderr),
 1 for anything else (traceback on stderr).
 
-NET.npz (format "neurocc-lava-net", version 1; loaded with allow_pickle=False)
+NET.npz (format "neurocc-lava-net", version 2; loaded with allow_pickle=False)
 -----------------------------------------------------------------------------
 ``spec``: a 0-d unicode array holding one JSON object::
 
     {
-      "format": "neurocc-lava-net", "version": 1,
+      "format": "neurocc-lava-net", "version": 2,
       "steps": T,                              # number of time steps to run
       "populations": [                         # LIF processes, in this order
         {"name": "l1", "n": 32, "du": 100, "dv": 200, "vth": 300}, ...
@@ -27,6 +27,13 @@ NET.npz (format "neurocc-lava-net", version 1; loaded with allow_pickle=False)
          "weight_exp": 0, "num_weight_bits": 8,
          "sign_mode": null | "mixed" | "excitatory" | "inhibitory",  # null: Lava's auto
          "num_message_bits": 0},                # 0: binary spikes; >0: graded
+        {"type": "conv",                       # Lava's Conv (version 2), see below
+         "source": "input" | POP, "target": POP,
+         "input_shape": [X, Y, C],             # Lava's order: width, height, channels
+         "stride": [sx, sy], "padding": [px, py], "dilation": [dx, dy], "groups": g,
+         "source_rows": [a, b],                # optional, source "input" only
+         "delay": 0,                           # optional, 0..63
+         "num_message_bits": 0},
         ...
       ],
       "monitor": {"l1": ["spikes", "u", "v"], "l2": ["spikes"]},
@@ -58,6 +65,29 @@ Arrays (connection ``i`` is its index in "connections"):
   N_source) for Dense, or one per stored weight (parallel to
   ``conn.<i>.data``) for Sparse. A spike sent at step t through a synapse
   with delay d reaches its neuron at step t + 1 + d.
+* Conv connection: ``conn.<i>.weight`` int32 (C_out, kX, kY, C / groups),
+  Lava's layout, handed to ``lava.proc.conv.process.Conv`` as it is.
+
+A conv connection (version 2) is Lava's ``Conv`` process between two flat
+populations. Lava computes a true 2-d convolution (the kernel flipped, unlike
+PyTorch's and NIR's cross-correlation) over an (X, Y, C) input with the same
+``padding`` zeros on both sides of each axis, so the target's size must be
+prod(Lava's output shape: X' = floor((X + 2 px - dx (kX - 1) - 1) / sx) + 1,
+likewise Y', and C' = C_out), and the source's size (or b - a) prod(X, Y, C).
+Both populations are flat vectors laid out channel-major, (C, Y, X) row-major
+(as PyTorch's and NIR's (C, H, W)); the runner reshapes and transposes the
+ports into Lava's (X, Y, C) and back. Lava's fixed-point Conv ignores
+weight_exp and num_weight_bits and neither clips nor truncates the weights:
+the kernel must already hold the weights the chip uses, exponent folded in.
+Each step it computes the sum in float64 (exact), casts it to int32 and wraps
+it to 24 bits (``(x + 2**23) mod 2**24 - 2**23``). ``kX, kY``, the stride, padding,
+dilation and groups are int8 Vars in Lava: each must lie in 1..127 (padding
+0..127). From "input", ``source_rows`` [a, b] takes rows a..b-1 of ``input``
+(a RingBuffer of their own: Lava ports cannot be sliced); by default all of
+them. ``delay`` d >= 1 sends the conv's sums through an identity DelaySparse
+with graded messages and delays d - 1, so a spike sent at step t reaches its
+neuron at step t + 1 + d, as through a DelayDense with delay d (d = 0: the
+Conv alone, t + 1).
 
 du, dv and vth are scalars shared by the population (Lava allows no more);
 they are handed to Lava as Python ints, which is what its fixed-point model
@@ -87,10 +117,13 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "neurocc-lava-net"
-VERSION = 1
+#: 2: conv connections ("type": "conv")
+VERSION = 2
 INPUT = "input"
 PROBES = ("spikes", "u", "v")
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+INT8_MAX = 127
+MAX_DELAY = 63          # Loihi 2 has 6 delay bits
 
 
 _RECORDER_IDS = itertools.count()
@@ -116,6 +149,43 @@ def _per_neuron(arrays, key: str, n: int, default: int | None, dtype) -> np.ndar
         raise NetFormatError(f"'{key}' must be an integer array of shape ({n},), "
                              f"got {arr.dtype} {arr.shape}")
     return arr.astype(dtype)
+
+
+def _int_list(value, n: int, what: str, least: int) -> list[int]:
+    if not isinstance(value, list) or len(value) != n:
+        raise NetFormatError(f"{what} must be a list of {n} integers, got {value!r}")
+    out = [_scalar_int(v, what) for v in value]
+    if min(out) < least:
+        raise NetFormatError(f"{what} must be >= {least}, got {value!r}")
+    return out
+
+
+def conv_shapes(conn: dict, weight_shape: tuple[int, ...], what: str
+                ) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """A conv connection's Lava input and output shapes (X, Y, C), checked as Lava's
+    Conv needs them (its kernel size, stride, padding, dilation and groups are int8)."""
+    x, y, c = _int_list(conn.get("input_shape"), 3, f"{what}: input_shape", 1)
+    stride = _int_list(conn.get("stride", [1, 1]), 2, f"{what}: stride", 1)
+    padding = _int_list(conn.get("padding", [0, 0]), 2, f"{what}: padding", 0)
+    dilation = _int_list(conn.get("dilation", [1, 1]), 2, f"{what}: dilation", 1)
+    groups = _scalar_int(conn.get("groups", 1), f"{what}: groups")
+    if len(weight_shape) != 4 or min(weight_shape) < 1:
+        raise NetFormatError(f"{what}: the kernel must have shape (C_out, kX, kY, C / groups), "
+                             f"got {weight_shape}")
+    c_out, kx, ky, c_in_g = weight_shape
+    if groups < 1 or c % groups or c_out % groups or c_in_g * groups != c:
+        raise NetFormatError(f"{what}: kernel {weight_shape} and groups {groups} do not fit "
+                             f"{c} input channels")
+    for name, values in (("kernel size", [kx, ky]), ("stride", stride), ("padding", padding),
+                         ("dilation", dilation), ("groups", [groups])):
+        if max(values) > INT8_MAX:
+            raise NetFormatError(f"{what}: {name} {values} beyond {INT8_MAX} (Lava's Conv holds "
+                                 "it in an int8 Var)")
+    out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                for n, p, d, k, s in zip((x, y), padding, dilation, (kx, ky), stride))
+    if min(out) < 1:
+        raise NetFormatError(f"{what}: the kernel reaches beyond the padded input {x, y}")
+    return (x, y, c), (out[0], out[1], c_out)
 
 
 def load_net(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -154,6 +224,12 @@ def load_net(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         if dst not in sizes or dst == INPUT:
             raise NetFormatError(f"connection {i}: unknown target population {dst!r}")
         shape = (sizes[dst], sizes[src])
+        if conn.get("type", "synapses") not in ("synapses", "conv"):
+            raise NetFormatError(f"connection {i}: type must be 'synapses' or 'conv', got "
+                                 f"{conn.get('type')!r}")
+        if conn.get("type") == "conv":
+            _check_conv(conn, i, arrays, sizes)
+            continue
         if conn.get("sparse", False):
             for part in ("data", "indices", "indptr"):
                 if f"conn.{i}.{part}" not in arrays:
@@ -197,6 +273,38 @@ def load_net(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     return spec, arrays
 
 
+def _check_conv(conn: dict, i: int, arrays: dict[str, np.ndarray], sizes: dict[str, int]) -> None:
+    src, dst = conn["source"], conn["target"]
+    what = f"connection {i} ({src} -> {dst})"
+    w = arrays.get(f"conn.{i}.weight")
+    if w is None or w.dtype.kind not in "iu":
+        raise NetFormatError(f"{what}: 'conn.{i}.weight' must be an integer array")
+    (x, y, c), (xo, yo, co) = conv_shapes(conn, w.shape, what)
+    n_src = sizes[src]
+    if "source_rows" in conn:
+        if src != INPUT:
+            raise NetFormatError(f"{what}: source_rows takes rows of 'input' only")
+        a, b = _int_list(conn["source_rows"], 2, f"{what}: source_rows", 0)
+        if not a < b <= sizes[src]:
+            raise NetFormatError(f"{what}: source_rows {[a, b]} outside 0..{sizes[src]}")
+        n_src = b - a
+    if n_src != x * y * c or sizes[dst] != xo * yo * co:
+        raise NetFormatError(f"{what}: a conv from {(x, y, c)} to {(xo, yo, co)} needs "
+                             f"{x * y * c} sources and {xo * yo * co} targets, got {n_src} and "
+                             f"{sizes[dst]}")
+    delay = _scalar_int(conn.get("delay", 0), f"{what}: delay")
+    if not 0 <= delay <= MAX_DELAY:
+        raise NetFormatError(f"{what}: delay must be in 0..{MAX_DELAY}, got {delay}")
+    _scalar_int(conn.get("num_message_bits", 0), f"{what}: num_message_bits")
+
+
+def _source_node(conn: dict) -> str:
+    """The process a connection reads: a population, the input, or a slice of the input
+    (a RingBuffer of its own)."""
+    rows = conn.get("source_rows")
+    return f"{INPUT}[{rows[0]}:{rows[1]}]" if rows else conn["source"]
+
+
 def _components(spec: dict, monitored: list[str]) -> list[set[str]]:
     """Connected components (input and populations) that contain a monitored population."""
     parent: dict[str, str] = {}
@@ -209,7 +317,7 @@ def _components(spec: dict, monitored: list[str]) -> list[set[str]]:
         return x
 
     for conn in spec.get("connections", []):
-        parent[find(conn["source"])] = find(conn["target"])
+        parent[find(_source_node(conn))] = find(conn["target"])
     groups: dict[str, set[str]] = {}
     for name in list(parent) + monitored:
         groups.setdefault(find(name), set()).add(name)
@@ -312,6 +420,42 @@ def _read_recording(path: Path, count: int, timeout: float = 60.0) -> list[np.nd
     return values
 
 
+def _build_conv(conn: dict, i: int, arrays: dict[str, np.ndarray], procs: dict) -> None:
+    """Lava's Conv between two flat, channel-major populations (see the format above)."""
+    from scipy import sparse as sp  # (imported, and timed, by run_net already)
+
+    from lava.proc.conv.process import Conv
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.sparse.process import DelaySparse, Sparse
+    from lava.utils.weightutils import SignMode
+
+    weight = arrays[f"conn.{i}.weight"].astype(np.int32)
+    (x, y, c), (xo, yo, co) = conv_shapes(conn, weight.shape, f"connection {i}")
+    conv = Conv(weight=weight, input_shape=(x, y, c), stride=tuple(conn.get("stride", [1, 1])),
+                padding=tuple(conn.get("padding", [0, 0])),
+                dilation=tuple(conn.get("dilation", [1, 1])), groups=int(conn.get("groups", 1)),
+                num_message_bits=int(conn.get("num_message_bits", 0)), name=f"neurocc_conn_{i}")
+    node = _source_node(conn)
+    if node not in procs:    # a slice of the input: its own RingBuffer (ports cannot be sliced)
+        a, b = conn["source_rows"]
+        procs[node] = RingBuffer(data=np.asarray(arrays[INPUT][a:b], dtype=np.int32))
+    procs[node].s_out.reshape((c, y, x)).transpose((2, 1, 0)).connect(conv.s_in)
+    n_out = xo * yo * co
+    out = conv.a_out.transpose((2, 1, 0)).reshape((n_out,))
+    delay = int(conn.get("delay", 0))
+    if delay:
+        # Lava has no delayed Conv: an identity (Delay)Sparse passes the sums on as graded
+        # messages (exact: they are 24-bit) and adds 1 + (delay - 1) steps.
+        eye = sp.identity(n_out, dtype=np.int32, format="csr")
+        kwargs = dict(weights=eye, num_message_bits=24, sign_mode=SignMode.EXCITATORY,
+                      name=f"neurocc_conn_{i}_delay")
+        line = (Sparse(**kwargs) if delay == 1
+                else DelaySparse(delays=(eye * (delay - 1)).astype(int), **kwargs))
+        out.connect(line.s_in)
+        out = line.a_out
+    out.connect(procs[conn["target"]].a_in)
+
+
 def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = ".") -> dict[str, np.ndarray]:
     """Build the Lava process graph, run it, and return OUT.npz's entries.
 
@@ -323,6 +467,7 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = "."
     import lava311_shim  # noqa: F401  (before any lava import; the venv's .pth does it too)
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.conv.process import Conv  # noqa: F401  (for _build_conv; timed here)
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
@@ -352,6 +497,9 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = "."
     modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY,
              "inhibitory": SignMode.INHIBITORY}
     for i, conn in enumerate(spec.get("connections", [])):
+        if conn.get("type") == "conv":
+            _build_conv(conn, i, arrays, procs)
+            continue
         src, dst = procs[conn["source"]], procs[conn["target"]]
         kwargs = dict(weight_exp=int(conn.get("weight_exp", 0)),
                       num_weight_bits=int(conn.get("num_weight_bits", 8)),
@@ -409,7 +557,7 @@ def run_net(spec: dict, arrays: dict[str, np.ndarray], out_dir: str | Path = "."
             readers = [_make_recorder(targets, steps, rec_path)]
         else:
             readers = []
-        root = readers[0] if readers else procs[sorted(component - {INPUT})[0]]
+        root = readers[0] if readers else procs[sorted(component & set(watched))[0]]
         t_build += time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
