@@ -6,6 +6,7 @@
   source, as many trips as spikes);
 * per-event summaries, for a target that saturates after every event in presynaptic
   order (the target's synapse arithmetic forms them, its kernel applies them);
+* for a Conv or Sparse block, a convolution or segment sums (``structured.py``);
 and the stages (strongly connected components) the driver scans group by group.
 """
 
@@ -18,17 +19,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .structured import structured_mode
+
 I32 = jnp.int32
 
 
 @dataclasses.dataclass
 class Block:
-    """A synapse block as the driver runs it: the chip's effective weights, transposed."""
+    """A synapse block as the driver runs it: the chip's effective weights, in their
+    encoding (a Dense block's also as a (source, target) matrix, ``weights_t``)."""
 
     source: str
     target: str
     delay: int
-    weights_t: np.ndarray  # (source, target), effective (the target's synapse arithmetic)
+    weights: Any     # the encoding (ir.blocks), effective (the target's synapse arithmetic)
     from_port: bool  # fed by an input port: summed for many steps at once, before the scan
     block: Any       # the Program's SynapseBlock, for the target's ``deliver``
     #: the largest spike count a source sends in one step (1: binary spikes)
@@ -41,19 +45,29 @@ class Block:
     lag: int = 1
     #: the target's synaptic input it feeds (``SynapseBlock.receptor``)
     receptor: int = 0
+    #: a Dense block's weights, (source, target)
+    weights_t: np.ndarray | None = dataclasses.field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.weights.kind == "dense":
+            self.weights_t = np.ascontiguousarray(self.weights.to_dense().T)
 
     def summation(self, batch: int, force: str | None = None) -> str:
-        """per-event / event / dense-i8 / dense-f32 / dense-i32, from the block's weights,
-        its sources' spike width and the batch.
+        """per-event / event / dense-i8 / dense-f32 / dense-i32 for a Dense block, from its
+        weights, its sources' spike width and the batch; conv-f32 / conv-i32 / sparse for
+        a Conv or Sparse one (``structured.structured_mode``).
 
         Every choice gives the same bits: int8 when every weight and spike count fits
         int8 (int32 accumulate), float32 when ``max_count * sum |w| < 2**24`` over every
         target proves every partial sum exact, int32 otherwise. Event-driven sums take
         binary spikes only.
         """
-        w = self.weights_t
         if self.per_event:
             return "per-event"
+        structured = structured_mode(self.weights, self.max_count)
+        if structured is not None:
+            return structured
+        w = self.weights_t
         binary = self.max_count == 1
         if binary and (force == "event" or (force is None and not self.from_port
                                             and batch <= EVENT_MAX_BATCH

@@ -31,7 +31,11 @@ layer. Each synapse block picks how to sum, all bit-identical:
   * int8 product (int32 accumulate) when every weight fits int8;
   * float32 BLAS when ``sum |w| < 2**24`` over every target proves every
     partial sum exact (binary spikes times <= 9-bit weights);
-  * int32 product otherwise.
+  * int32 product otherwise;
+  * a Conv block: a convolution (float32 where provably exact, else exact int32), and
+    a Sparse block: segment sums or a CSR product (``structured.py``), never expanded;
+    their synaptic events are spikes @ fan_out. They sum like a dense product (hoisted
+    or in the scan); the per-event path takes Dense blocks only.
 """
 
 from __future__ import annotations
@@ -44,11 +48,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from neurocc.ir import Program, SimulationError
+from neurocc.ir.blocks import Dense
 from neurocc.ir.inputs import check_inputs
 
 from .accumulators import (CHUNK_ELEMENTS, DENSE_DTYPES, Block, event_sum, pack_spikes,
                            stages as plan_stages, unpack_spikes, unpacker,
                            with_event_columns)
+from .structured import STRUCTURED_MODES, accumulator, event_counter
 
 I32 = jnp.int32
 
@@ -96,7 +102,8 @@ class Emulator:
                  summation: str | None = None, counters: tuple[str, ...] = ()) -> None:
         """`target`: the chip (``ir.target.Target``) whose kernels and synapse arithmetic
         run the program. `summation`: None picks per block; "dense" or "event" forces one
-        (same bits). `counters`: extra per-step counts to keep (OPTIONAL_COUNTERS)."""
+        (same bits), expanding a Conv or Sparse block to its matrix (for tests of small
+        networks). `counters`: extra per-step counts to keep (OPTIONAL_COUNTERS)."""
         program.check()
         if not getattr(target, "kernels", None) or getattr(target, "synapses", None) is None:
             raise SimulationError(f"target '{target.name}' has no emulator kernels: neurocc "
@@ -139,8 +146,10 @@ class Emulator:
         data_ports = {p.name for p in program.data_inputs}
         self.blocks: dict[str, Block] = {}
         for b in program.synapses:
-            # the dense accumulators hold the whole matrix: this is where a block is expanded
-            w = arith.weights(b).to_dense()
+            w = arith.weights(b)
+            if w.kind != "dense" and summation in ("dense", "event"):
+                # forced: the dense accumulators hold the whole matrix (a small network's)
+                w = Dense(w.to_dense())
             count = ((1 << self.kernels[b.source].spike_bits) - 1 if b.source in program.groups
                      else self.input_cap if b.source in data_ports else 1)
             lag = (lat_in if b.source in ports else lat) + int(b.delay)
@@ -154,12 +163,17 @@ class Emulator:
                     f"synapse block '{b.name}': receptor {b.receptor}, but model "
                     f"'{program.groups[b.target].model}' has {receptors} synaptic input(s) "
                     f"(receptors 0..{receptors - 1})")
+            if self.per_event and w.kind != "dense":
+                raise SimulationError(
+                    f"synapse block '{b.name}': a {w.kind} block, but target '{target.name}' "
+                    "saturates after every event and its per-event path sums Dense blocks only; "
+                    "give the block a Dense encoding (ir.blocks.Dense(weights.to_dense())) or "
+                    "run with summation='dense'")
             if (receptors > 1 or lag == 0) and not self.per_event:
                 raise SimulationError(f"synapse block '{b.name}': several receptors, or a latency "
                                       "of 0 from an input, need a per-event synapse arithmetic "
                                       "(the summed paths have neither)")
-            self.blocks[b.name] = Block(b.source, b.target, int(b.delay),
-                                        np.ascontiguousarray(w.T),
+            self.blocks[b.name] = Block(b.source, b.target, int(b.delay), w,
                                         b.source in ports, b,
                                         max_count=count, per_event=self.per_event,
                                         lag=lag, receptor=int(b.receptor))
@@ -195,12 +209,19 @@ class Emulator:
         # a block of lag 0 (an input port's, on a chip whose input reaches its neurons in the
         # step it arrives) is formed in the step itself, before its target's kernel
         direct = {n for n in in_scan if blocks[n].lag == 0}
-        # each block's weights carry extra columns that count its synaptic events
-        wt, digits = {}, {}
+        # a dense block's weights carry extra columns that count its synaptic events; a
+        # structured block has its own accumulator and counts events as spikes @ fan_out
+        wt, digits, summed, counted, out_width = {}, {}, {}, {}, {}
         for n, b in blocks.items():
+            if mode[n] in STRUCTURED_MODES:
+                summed[n] = accumulator(b.weights, b.max_count)
+                counted[n] = event_counter(b.weights.fan_out(), b.max_count)
+                out_width[n] = sizes[b.target]
+                continue
             dtype = jnp.int16 if mode[n] == "event" else DENSE_DTYPES.get(mode[n], I32)
             w, digits[n] = with_event_columns(b.weights_t, dtype)
             wt[n] = jnp.asarray(w, dtype)
+            out_width[n] = wt[n].shape[1]
         incoming = {g: [n for n in in_scan if blocks[n].target == g] for g in groups}
         lag = {n: blocks[n].lag for n in hoisted}
 
@@ -212,6 +233,9 @@ class Emulator:
                 rows = target.synapses.summarize(s2.astype(I32), wt[n][:, :n_tgt])
                 events = jnp.dot(s2.astype(I32), wt[n][:, n_tgt].astype(I32))
                 return rows.reshape(lead + rows.shape[1:]), events.reshape(lead)
+            if n in summed:
+                acc = summed[n](s2)
+                return acc.reshape(lead + acc.shape[-1:]), counted[n](s2).reshape(lead)
             if mode[n] == "event":
                 acc = event_sum(s2, wt[n])
             elif mode[n] == "dense-f32":
@@ -362,7 +386,7 @@ class Emulator:
                      {n: jnp.zeros((blocks[n].lag, batch), I32)[..., None, None] + empty[n]
                       if per_event else jnp.zeros((blocks[n].lag, batch, sizes[blocks[n].target]), I32)
                       for n in in_scan if n not in direct},
-                     {n: jnp.zeros((lag[n], batch, wt[n].shape[1]), I32) for n in hoisted})
+                     {n: jnp.zeros((lag[n], batch, out_width[n]), I32) for n in hoisted})
             # chunks bound the memory of the hoisted products and the recorded spikes
             per_step = batch * (sum(sizes.values()) + sum(sizes[blocks[n].target] for n in hoisted)
                                 + sum(ports[k].size for k in data))
