@@ -51,6 +51,7 @@ from neurocc.ir.blocks import Dense
 from neurocc.ir.target import GroupQuantized
 
 from .kernel import MODEL
+from .rules import lava_pads_evenly
 
 #: the neuron kinds this chip lowers; LI and CubaLI only as readouts
 KINDS = ("LIF", "CubaLIF", "IF", "LI", "CubaLI")
@@ -339,6 +340,13 @@ def _per_channel(c: Any, per_neuron: np.ndarray, group: str, notes: list[str]) -
     threshold) differs inside an output channel cannot share its kernel; it is expanded
     where that is small (each neuron its own row), refused where not."""
     enc = c.matrix
+    if enc.kind == "conv" and not lava_pads_evenly(enc):
+        # a pooling folded into this kernel left more padding on one side than the other,
+        # which Lava's Conv cannot pad: the connection is stored as its synapses instead
+        notes.append(f"node '{group}': convolution '{c.name}' pads its sides unevenly (a "
+                     "pooling folded into it), which Lava's Conv process cannot; stored as "
+                     f"{enc.nnz():,} sparse synapses")
+        return dataclasses.replace(c, matrix=enc.to_sparse())
     if enc.kind != "conv" or enc.channel_values(per_neuron) is not None:
         return c
     n_t, n_s = enc.shape

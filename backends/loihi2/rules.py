@@ -6,6 +6,7 @@ which group or block; ``ChipTarget.validate`` raises them together.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -114,7 +115,7 @@ def conv_problems(block: SynapseBlock) -> list[str]:
                        f"{what} of at most {CONV_INT8_MAX}")
     lava_out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(
         ax["in"], ax["padding"], ax["dilation"], ax["kernel"], ax["stride"]))
-    if lava_out != ax["out"]:
+    if not lava_pads_evenly(conv):
         out.append(f"{name}: convolution padded {g.padding} before and "
                    f"{g.pad_after(conv.taps)} after each "
                    f"axis, which gives {g.out_shape[1:]} outputs; Lava's Conv process pads both "
@@ -134,8 +135,29 @@ def conv_problems(block: SynapseBlock) -> list[str]:
     return out
 
 
+def lava_pads_evenly(conv: Conv) -> bool:
+    """Whether Lava's Conv, which pads both sides alike, gives this block's output size."""
+    ax = lava_conv_axes(conv)
+    return ax["out"] == tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(
+        ax["in"], ax["padding"], ax["dilation"], ax["kernel"], ax["stride"]))
+
+
+def _connection(name: str) -> str:
+    """A block's connection: its name without a residual part (#exc, #inh) or a slice
+    pair (@i>j), so one problem of a connection is said once."""
+    return re.sub(r"(#(exc|inh))?(@\d+>\d+)?$", "", name)
+
+
 def _convs(program: Program, t: Any) -> list[str]:
-    return [p for b in program.synapses if isinstance(b.weights, Conv) for p in conv_problems(b)]
+    out, seen = [], set()
+    for b in program.synapses:
+        if isinstance(b.weights, Conv) and _connection(b.name) not in seen:
+            problems = conv_problems(b)
+            if problems:
+                seen.add(_connection(b.name))
+                layer = program.groups[b.target].source or b.target
+                out += [f"{p} (the convolution into layer '{layer}')" for p in problems]
+    return out
 
 
 def _models(program: Program, t: Any) -> list[str]:
