@@ -36,6 +36,8 @@ ORACLES: dict[str, str] = {
 #: shipped target name -> (package, TOML file in it), in the order `neurocc targets` lists them
 _SHIPPED: dict[str, tuple[str, str]] = {
     "loihi2": ("loihi2", "loihi2.toml"),
+    # a user-described system over Loihi 2's arithmetic: Intel's 1152-chip Hala Point
+    "hala_point": ("loihi2", "hala_point.toml"),
     "xylo_audio2": ("xylo", "xylo_audio2.toml"),
     "xylo_imu": ("xylo", "xylo_imu.toml"),
     "xylo_audio3": ("xylo", "xylo_audio3.toml"),

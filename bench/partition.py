@@ -3,11 +3,10 @@
 What is measured: ``plan_partition`` (slicing under every per-core limit,
 assignment to cores and chips, exact per-core checks) plus
 ``place_and_route_plan`` (placement on the meshes, X-then-Y routes, link loads)
-on a sparse ``Structure``. A Program stores dense int32 weight matrices, so
-a 1M-neuron network cannot be a Program (1M x 1M x 4 bytes); the benchmark
-therefore runs the same partitioner one level down, on the non-zero
-patterns, which is what partitioning reads of a Program anyway
-(``Structure.from_program``). Building the network is not timed.
+on a ``Structure`` of the non-zero patterns, which is all partitioning reads
+of a Program (``Structure.from_program``, through each block's encoding).
+bench/million.py builds the 1M-neuron network as a Program of Sparse blocks
+and times that path against this one. Building the network is not timed.
 
 Networks (100 synapses per neuron, all to all at 2 % between connected
 populations): populations of 1000 neurons on a small-world ring (Watts-Strogatz
@@ -36,7 +35,6 @@ Writes bench/results/partition.json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import resource
@@ -108,8 +106,8 @@ def _populations(sources: dict[int, set[int]], order: np.ndarray,
 
 def bench_target():
     t = loihi2.target()
-    return dataclasses.replace(t, topology=Topology(t.topology.cores_per_chip,
-                                                    t.topology.core_mesh, 256, (16, 16)))
+    return t.replace(topology=Topology(t.topology.cores_per_chip, t.topology.core_mesh, 256,
+                                       (16, 16)))
 
 
 def peak_rss_mib() -> float:

@@ -25,7 +25,7 @@ integer program rather than on a float model:
   does: it visits every neuron every step) and a note says so;
 * connection sparsity: zero weights / all weights over all blocks;
 * footprint: weights at their block's stored width (``num_weight_bits``; a sparse
-  block stores its non-zero weights with their index), the
+  block stores its non-zero weights with their index, a convolution its kernel), the
   neuron parameters and the state at the widths the target's kernel declares
   (``param_bits``, ``state``); without a target, each array at its stored dtype.
 
@@ -210,7 +210,11 @@ def _param_bits(name: str, value: np.ndarray, widths: Mapping[str, int]) -> int:
 
 def _weight_bits(storage: str, w: Any, bits: int, cores: CoreLimits | None) -> int:
     """Dense: every entry at `bits`. Sparse: each non-zero synapse with its index, at the
-    target's sparse_entry_bits when it gives them, else weight bits + source index bits."""
+    target's sparse_entry_bits when it gives them, else weight bits + source index bits.
+    A convolution: its kernel at `bits`, stored once for every position (read through the
+    encoding, never expanded)."""
+    if w.kind == "conv":
+        return int(w.values().size) * bits
     if storage != "sparse":
         return w.shape[0] * w.shape[1] * bits
     entry = (cores.sparse_entry_bits if cores is not None and cores.sparse_entry_bits

@@ -23,19 +23,24 @@ from neurocc.backends import load_target
 from cli_helpers import assert_user_error, run_cli
 
 BRAILLE = Path(__file__).parent / "fixtures" / "nir-paper" / "braille_noDelay_bias_zero.nir"
-SHIPPED = {"loihi2": loihi2.SPEC_PATH, "xylo_audio2": xylo.SPEC_PATH,
+SHIPPED = {"loihi2": loihi2.SPEC_PATH,
+           "hala_point": loihi2.SPEC_PATH.with_name("hala_point.toml"),
+           "xylo_audio2": xylo.SPEC_PATH,
            "xylo_imu": xylo.SPEC_PATHS["xylo_imu"], "xylo_audio3": xylo.SPEC_PATHS["xylo_audio3"],
            "speck": speck.SPEC_PATH, "spinnaker2": spinnaker2.SPEC_PATH}
 #: chips with no sourced energy figure in REFERENCE.md (their TOML says so)
 NO_ENERGY = ("xylo_imu", "xylo_audio3")
+#: mesh positions per chip where a chip uses fewer cores than its mesh has places
+#: (Hala Point counts 122 cores per chip on Loihi 2's 128-core die: hala_point.toml)
+MESH_POSITIONS = {"hala_point": 128}
 
 
 # --- the registry and every shipped TOML --------------------------------------
 
 
-def test_registry_holds_the_six_shipped_targets():
-    assert list(TARGETS) == ["loihi2", "xylo_audio2", "xylo_imu", "xylo_audio3", "speck",
-                             "spinnaker2"]
+def test_registry_holds_the_seven_shipped_targets():
+    assert list(TARGETS) == ["loihi2", "hala_point", "xylo_audio2", "xylo_imu", "xylo_audio3",
+                             "speck", "spinnaker2"]
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
@@ -45,7 +50,7 @@ def test_shipped_target_loads_whole(name):
     assert Path(spec.path) == SHIPPED[name]
     assert spec.cores is not None and spec.topology is not None
     t = spec.topology
-    assert math.prod(t.core_mesh) == t.cores_per_chip
+    assert math.prod(t.core_mesh) == MESH_POSITIONS.get(name, t.cores_per_chip)
     assert math.prod(t.chip_mesh) == t.max_chips
     assert bool(spec.energy) == (name not in NO_ENERGY), \
         "every target ships its measured energy figures, where REFERENCE.md has one"
@@ -244,7 +249,7 @@ def test_compile_with_a_bad_target_file_is_one_error_line(capsys, tmp_path):
 # --- neurocc targets ------------------------------------------------------------
 
 
-def test_targets_lists_all_six(capsys, tmp_path):
+def test_targets_lists_all_seven(capsys, tmp_path):
     code, out, err = run_cli(capsys, "targets", "--json", tmp_path / "t.json")
     assert code == 0, err
     rows = {line.split()[1]: line for line in out.splitlines()
@@ -255,6 +260,7 @@ def test_targets_lists_all_six(capsys, tmp_path):
     assert re.search(r"│\s+9 │", rows["speck"])
     assert re.search(r"│\s+152 │.*│\s+256 │.*128 KiB", rows["spinnaker2"])
     assert rows["loihi2"].rstrip("│ ").endswith("yes │     yes")
+    assert rows["hala_point"].rstrip("│ ").endswith("yes │     yes")  # Loihi 2's arithmetic
     for name in ("xylo_audio2", "xylo_imu", "xylo_audio3"):
         assert rows[name].rstrip("│ ").endswith("yes │     yes"), rows[name]
     for name in ("speck", "spinnaker2"):
@@ -270,8 +276,8 @@ def test_targets_lists_all_six(capsys, tmp_path):
     assert by_name["loihi2"]["network"] is None
     assert by_name["loihi2"]["formats"]["weight_bits"] == 8
     assert by_name["spinnaker2"]["formats"] is None
-    assert [t["can_quantize"] for t in info["targets"]] == [True] * 4 + [False] * 2
-    assert [t["can_emulate"] for t in info["targets"]] == [True] * 4 + [False] * 2
+    assert [t["can_quantize"] for t in info["targets"]] == [True] * 5 + [False] * 2
+    assert [t["can_emulate"] for t in info["targets"]] == [True] * 5 + [False] * 2
     assert by_name["xylo_audio2"]["energy"]["kws_power"]["source"].startswith("Bos & Muir")
 
 

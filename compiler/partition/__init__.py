@@ -17,11 +17,16 @@ Per-core resources, checked for every core (a limit of 0 means none):
   the cheaper of dense, rows x input axons x ``dense_weight_bits`` (input axons:
   the distinct source neurons with a non-zero weight into the slice), and
   sparse, non-zeros x ``sparse_entry_bits``; the choice is the block's
-  ``encoding``;
+  ``storage``;
 * ``max_fan_in``: distinct source neurons (input axons) feeding the core;
 * ``max_fan_out``: distinct cores the core sends spikes to (its own included
   when it feeds itself);
 * ``routing_entries``: one entry per (slice on the core, destination core).
+
+Every count comes from the blocks' patterns, read through their encodings
+(``ir.blocks``: a Sparse block's CSR, a Conv block's chunks), never from a
+matrix; a block without a zero weight is a full pattern whose counts are
+computed from its sizes, nothing listed (``patterns``).
 
 Slicing: each group gets the fewest balanced contiguous slices under which
 every slice respects neurons, memory and fan-in (a search over the number of
@@ -29,7 +34,9 @@ slices, each candidate checked exactly in O(synapses)); a limit on fan-out or
 routing entries then cuts a group further while one of its slices would reach
 more destination slices than allowed. The limit that forced the last cut is
 the group's binding constraint. A single neuron that cannot fit is a
-``CapacityError`` naming it.
+``CapacityError`` naming it. A group a convolution feeds (or reads) is cut on
+its channel boundaries instead, into as many slices, where that fits and costs
+no core: its pieces stay ``Conv`` blocks; otherwise they are ``Sparse``.
 
 Assignment: slices are packed into cores and cores into chips so that few
 spikes cross cores, and fewer still chips. The slice graph is weighted by
@@ -54,8 +61,11 @@ The modules, each importing only modules listed above it:
 
     limits          the per-core resources; the one CapacityError layout
     layers          each layer's shape for a layer-per-core chip (float graph)
+    patterns        a block's non-zero pattern, listed or full, read through its encoding
+    graph_patterns  the patterns of a graph of Affine / Linear connections, node by node
     structure       the network as partitioning sees it; spike rates
     network         the whole-network [network] limits
+    cuts            a group cut into slices; what a pattern sends across cuts
     slicer          how many slices one group needs
     slices          the network cut into slices; the slice graph
     packing         slices into cores: next-fit, the greedy strategy
@@ -64,6 +74,7 @@ The modules, each importing only modules listed above it:
     report          per-core figures, the resource report, refusals after assignment
     neuron_slices   the plan of a target that slices layers
     layer_cores     the plan of a layer-per-core target
+    block_cuts      a block cut into its (target slice, source slice) pieces
     partition_pass  plan_partition and partition (the Program rewritten)
     place_route     placement on the mesh and X-then-Y routes, for a Program or a Plan
 """

@@ -39,6 +39,12 @@ def plan_neuron_slices(structure: Structure, target: TargetSpec,
     sg, binding = slice_network(structure, cores, rates)
     per_chip, max_chips = _topology(target)
     greedy = assign_greedy(sg, cores, per_chip)
+    if sg.aligned:
+        # cuts on channel boundaries keep convolution blocks whole, unless they cost a core
+        even, even_binding = slice_network(structure, cores, rates, align=False)
+        even_greedy = assign_greedy(even, cores, per_chip)
+        if even_greedy.cores_used < greedy.cores_used:
+            sg, binding, greedy = even, even_binding, even_greedy
     candidates = [greedy]
     if options.strategy in ("auto", "graph") and len(greedy.cores_per_chip) > 1:
         graph = assign_graph(sg, cores, per_chip, len(greedy.cores_per_chip), max_chips,

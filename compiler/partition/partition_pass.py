@@ -5,7 +5,9 @@ a ``[cores]`` table, the ``[network]`` limits) and hands the Structure to the
 target's planner: ``layer_cores`` for ``mapping = "layer_per_core"``, else
 ``neuron_slices``. ``partition`` applies the Plan to a Program: every group cut
 into its slices (``"{group}@{k}"``), every block into one block per (source
-slice, target slice) pair that holds a non-zero weight (``"{block}@{i}>{j}"``).
+slice, target slice) pair that holds a non-zero weight (``"{block}@{i}>{j}"``),
+in the block's encoding where the cut allows it (a convolution cut on channel
+boundaries stays one; ``block_cuts``), else Sparse.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from neurocc.ir import CapacityError, NeuroccError, Program
 from neurocc.ir.program import NeuronGroup, SynapseBlock
 from neurocc.ir.target import TargetSpec
 
+from .block_cuts import pieces
 from .layer_cores import plan_layer_per_core
 from .limits import capacity_error
 from .network import network_problems
@@ -123,25 +126,25 @@ def apply_plan(program: Program, plan: Plan) -> Program:
         t0, kt = sg.first[b.target], sg.count[b.target]
         if b.source in sg.count:
             s0, ks = sg.first[b.source], sg.count[b.source]
+            s_bounds = np.append(sg.start[s0:s0 + ks], sg.stop[s0 + ks - 1])
         else:
             s0, ks = -1, 1
+            s_bounds = np.array([0, w.shape[1]], np.int64)
+        t_bounds = np.append(sg.start[t0:t0 + kt], sg.stop[t0 + kt - 1])
         split = kt > 1 or ks > 1
-        for j in range(kt):
-            ta, tb = int(sg.start[t0 + j]), int(sg.stop[t0 + j])
+        if not split:
+            synapses.append(dataclasses.replace(
+                b, source=b.source if s0 < 0 else sg.names[s0], target=sg.names[t0],
+                weights=w.map_values(np.ascontiguousarray),
+                storage="dense" if sg.dense.get((b.name, 0), b.storage == "dense") else "sparse"))
+            continue
+        for j, i, sub in pieces(w, t_bounds, s_bounds):
+            if not sub.nnz():
+                continue
             enc = "dense" if sg.dense.get((b.name, j), b.storage == "dense") else "sparse"
-            for i in range(ks):
-                if s0 >= 0:
-                    sa, sb_ = int(sg.start[s0 + i]), int(sg.stop[s0 + i])
-                    src = sg.names[s0 + i]
-                else:
-                    sa, sb_, src = 0, w.shape[1], b.source
-                sub = w.rows(ta, tb).cols(sa, sb_)
-                if split and not sub.nnz():
-                    continue
-                name = f"{b.name}@{i}>{j}" if split else b.name
-                synapses.append(dataclasses.replace(
-                    b, name=name, source=src, target=sg.names[t0 + j],
-                    weights=sub.map_values(np.ascontiguousarray), storage=enc))
+            synapses.append(dataclasses.replace(
+                b, name=f"{b.name}@{i}>{j}", source=sg.names[s0 + i] if s0 >= 0 else b.source,
+                target=sg.names[t0 + j], weights=sub, storage=enc))
     outputs = []
     for o in program.outputs:
         f, k = sg.first[o.group], sg.count[o.group]

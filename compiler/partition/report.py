@@ -65,13 +65,21 @@ def core_resources(structure: Structure, sg: SliceGraph, a: Assignment) -> list[
 
 
 def _union_fan_in(incoming: dict[str, list[Pattern]], sg: SliceGraph, slices: list[int]) -> int:
+    """Distinct source neurons feeding the slices of one core (all of a full pattern's)."""
     seen: dict[str, list[np.ndarray]] = {}
+    every: dict[str, int] = {}
     for u in slices:
         a, b = sg.start[u], sg.stop[u]
         for p in incoming.get(sg.group[u], []):
+            if p.full is not None:
+                if b > a:
+                    every[p.source] = p.full[1]
+                continue
             inside = (p.rows >= a) & (p.rows < b)
             seen.setdefault(p.source, []).append(p.cols[inside])
-    return sum(int(np.unique(np.concatenate(c)).size) for c in seen.values())
+    return (sum(every.values())
+            + sum(int(np.unique(np.concatenate(c)).size) for s, c in seen.items()
+                  if s not in every))
 
 
 def check_cores(per_core: list[dict[str, Any]], cores: CoreLimits) -> None:

@@ -1,10 +1,11 @@
 """How many slices one group needs: balanced contiguous cuts checked against a core's limits.
 
-A cut of a group into k slices is checked exactly, in O(synapses), for the
-neurons, synapse memory and fan-in of its worst slice; ``GroupSlicer.search``
-finds the fewest k that fit. Also here: what to tell the user when even one
-neuron fits no core, and which limit forced a group's last cut (its binding
-constraint).
+A cut of a group into k slices is checked exactly, in O(synapses) (O(k) for a
+full pattern), for the neurons, synapse memory and fan-in of its worst slice;
+``GroupSlicer.search`` finds the fewest k that fit, and ``aligned`` the cut into
+as many slices on a convolution's channel boundaries, where one fits. Also
+here: what to tell the user when even one neuron fits no core, and which limit
+forced a group's last cut (its binding constraint).
 """
 
 from __future__ import annotations
@@ -17,41 +18,9 @@ import numpy as np
 
 from neurocc.ir.target import CoreLimits
 
+from .cuts import Cut, merge, sources_per_slice
 from .limits import LIMIT_FIELD, as_limit
-from .structure import Pattern
-
-
-def slice_of(index: np.ndarray, k: int, n: int) -> np.ndarray:
-    """Slice of each neuron index when n neurons are cut into k balanced slices.
-
-    Slice j holds [j*n//k, (j+1)*n//k): the sizes differ by at most one.
-    """
-    return ((index.astype(np.int64) + 1) * k - 1) // n
-
-
-def bounds(k: int, n: int) -> np.ndarray:
-    return (np.arange(k + 1, dtype=np.int64) * n) // k
-
-
-def distinct_cols(cols: np.ndarray, tslice: np.ndarray) -> np.ndarray:
-    """Mask of the first entry of each distinct (col, slice) pair, col-major input.
-
-    Within a column the rows ascend, so the slice does too: a pair is new where
-    the column or the slice changes. O(n), no sort.
-    """
-    new = np.ones(cols.size, bool)
-    if cols.size > 1:
-        new[1:] = (cols[1:] != cols[:-1]) | (tslice[1:] != tslice[:-1])
-    return new
-
-
-def merge(patterns: list[Pattern], n_target: int) -> tuple[np.ndarray, np.ndarray]:
-    """The union of several patterns' (col, row) pairs, col-major."""
-    if len(patterns) == 1:
-        return patterns[0].cols, patterns[0].rows
-    key = np.concatenate([p.cols.astype(np.int64) * n_target + p.rows for p in patterns])
-    key = np.unique(key)
-    return key // n_target, key % n_target
+from .patterns import Pattern
 
 
 @dataclasses.dataclass
@@ -74,13 +43,18 @@ class NoCut(Exception):
 
 
 class GroupSlicer:
-    """Evaluates a cut of one group into k slices against neurons, memory, fan-in."""
+    """Evaluates a cut of one group into k slices against neurons, memory, fan-in.
 
-    def __init__(self, name: str, n: int, incoming: list[Pattern], cores: CoreLimits) -> None:
-        self.name, self.n, self.cores = name, n, cores
+    `unit`: neurons per channel of the convolutions that feed the group or read it
+    (their least common multiple; 1 if none): ``aligned`` moves a cut onto multiples
+    of it, so every slice of those blocks stays a convolution.
+    """
+
+    def __init__(self, name: str, n: int, incoming: list[Pattern], cores: CoreLimits,
+                 unit: int = 1) -> None:
+        self.name, self.n, self.cores, self.unit = name, n, cores, unit
         self.patterns = incoming
-        self.csum = [np.concatenate([[0], np.cumsum(np.bincount(p.rows, minlength=n))])
-                     for p in incoming]
+        self.csum = [np.concatenate([[0], np.cumsum(p.row_counts(n))]) for p in incoming]
         by_source: dict[str, list[Pattern]] = {}
         for p in incoming:
             by_source.setdefault(p.source, []).append(p)
@@ -91,15 +65,21 @@ class GroupSlicer:
                        "fan_in": as_limit(cores.max_fan_in)}
         self.cache: dict[int, SliceStats] = {}
 
-    def _distinct(self, cols: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
-        t = slice_of(rows, k, self.n)
-        return np.bincount(t[distinct_cols(cols, t)], minlength=k)
+    def evaluate(self, cut: "int | Cut") -> SliceStats:
+        """The worst slice's usage of a cut (k: the balanced cut into k slices)."""
+        if not isinstance(cut, Cut):
+            cut = int(cut)
+            if cut in self.cache:
+                return self.cache[cut]
+            stats = self._evaluate(Cut.even(cut, self.n))
+            if len(self.cache) < 64:
+                self.cache[cut] = stats
+            return stats
+        return self._evaluate(cut)
 
-    def evaluate(self, k: int) -> SliceStats:
-        if k in self.cache:
-            return self.cache[k]
-        b = bounds(k, self.n)
-        r = np.diff(b)
+    def _evaluate(self, cut: Cut) -> SliceStats:
+        k, b = cut.k, cut.bounds
+        r = cut.sizes
         memory = np.zeros(k, np.int64)
         synapses = np.zeros(k, np.int64)
         dense: dict[str, np.ndarray] = {}
@@ -112,10 +92,9 @@ class GroupSlicer:
             # dense can only win when a stored weight is narrower than a sparse entry
             # (rows x axons >= non-zeros)
             if self.db and (not self.sb or self.db < self.sb):
-                key = id(p.cols)
-                if key not in distinct:
-                    distinct[key] = self._distinct(p.cols, p.rows, k)
-                dense_cost = r * distinct[key] * self.db
+                if id(p) not in distinct:
+                    distinct[id(p)] = sources_per_slice(p, cut)
+                dense_cost = r * distinct[id(p)] * self.db
             if dense_cost is not None and sparse_cost is not None:
                 use_dense = dense_cost < sparse_cost
                 memory += np.where(use_dense, dense_cost, sparse_cost)
@@ -128,16 +107,24 @@ class GroupSlicer:
                     memory += sparse_cost
             dense[p.name] = use_dense
         fan_in = np.zeros(k, np.int64)
-        for cols, rows in self.merged.values():
-            key = id(cols)
-            fan_in += distinct[key] if key in distinct else self._distinct(cols, rows, k)
+        for m in self.merged.values():
+            fan_in += distinct[id(m)] if id(m) in distinct else sources_per_slice(m, cut)
         usage = {"neurons": r.max(initial=0) / self.limits["neurons"],
                  "synapse_memory_bits": memory.max(initial=0) / self.limits["synapse_memory_bits"],
                  "fan_in": fan_in.max(initial=0) / self.limits["fan_in"]}
-        stats = SliceStats(k, r, memory, fan_in, synapses, dense, usage)
-        if len(self.cache) < 64:
-            self.cache[k] = stats
-        return stats
+        return SliceStats(k, r, memory, fan_in, synapses, dense, usage)
+
+    def aligned(self, k: int) -> Cut | None:
+        """The cut into k slices of about equal channels, each a whole number of channels
+        (``unit`` neurons each), if it fits every limit; None when there is no such cut,
+        it fits no better, or the balanced cut already falls on channel boundaries."""
+        u = self.unit
+        if u <= 1 or k <= 1 or self.n % u or k > self.n // u:
+            return None
+        cut = Cut.at(u * ((np.arange(k + 1, dtype=np.int64) * (self.n // u)) // k))
+        if cut.balanced or not self.evaluate(cut).ok:
+            return None
+        return cut
 
     def lower_bound(self) -> int:
         k = max(1, math.ceil(self.n / self.limits["neurons"]))
@@ -159,8 +146,7 @@ class GroupSlicer:
             out = max(out, math.ceil(k * st.usage[r]))
         limit = self.limits["fan_in"]
         if st.usage["fan_in"] > 1:
-            total = sum(int(np.count_nonzero(np.diff(c)) + 1) if c.size else 0
-                        for c, _ in self.merged.values())
+            total = sum(m.distinct_sources() for m in self.merged.values())
             f = float(self.evaluate(self.n).fan_in.mean()) if self.n <= 1 << 22 else 1.0
             if 0 < f < total and limit < total:
                 r = math.log(1 - limit / total) / math.log(1 - f / total)

@@ -18,10 +18,11 @@ import numpy as np
 
 from neurocc.ir.target import CoreLimits
 
+from .cuts import Cut, merge, slice_pairs
 from .limits import as_limit, capacity_error
-from .slicer import (GroupSlicer, NoCut, binding_of, bounds, distinct_cols, merge,
-                     single_neuron_problems, slice_of)
-from .structure import Pattern, Structure
+from .patterns import Pattern
+from .slicer import GroupSlicer, NoCut, binding_of, single_neuron_problems
+from .structure import Structure
 
 
 @dataclasses.dataclass
@@ -46,6 +47,8 @@ class SliceGraph:
     first: dict[str, int]        # group -> index of its first slice
     count: dict[str, int]        # group -> slices
     dense: dict[tuple[str, int], bool]  # (pattern, target slice index within group) -> dense
+    #: groups cut on a convolution's channel boundaries rather than evenly
+    aligned: tuple[str, ...] = ()
     #: per slice (neurons, memory, fan-in, destinations) as Python numbers, for packing.pack's loop
     _needs: list[tuple[Any, ...]] | None = dataclasses.field(default=None, repr=False,
                                                                compare=False)
@@ -57,10 +60,13 @@ class SliceGraph:
         return self._needs
 
 
-def slice_edges(structure: Structure, k: dict[str, int], first: dict[str, int],
-           rates: Mapping[str, float]) -> tuple[np.ndarray, ...]:
+def slice_edges(structure: Structure, cuts: Mapping[str, "int | Cut"], first: dict[str, int],
+                rates: Mapping[str, float]) -> tuple[np.ndarray, ...]:
     """(src, dst, spikes per step, distinct source neurons) per slice pair, plus per-neuron
-    destination slices of every group."""
+    destination slices of every group. `cuts`: each group's Cut, or its number of
+    slices for the balanced cut."""
+    cut = {g: c if isinstance(c, Cut) else Cut.even(int(c), structure.groups[g])
+           for g, c in cuts.items()}
     by_pair: dict[tuple[str, str], list[Pattern]] = {}
     for p in structure.patterns:
         if p.source in structure.groups:
@@ -68,19 +74,9 @@ def slice_edges(structure: Structure, k: dict[str, int], first: dict[str, int],
     srcs, dsts, counts, weights = [], [], [], []
     per_neuron = {g: np.zeros(n, np.int64) for g, n in structure.groups.items()}
     for (s, t), ps in by_pair.items():
-        n_s, n_t, k_s, k_t = structure.groups[s], structure.groups[t], k[s], k[t]
-        cols, rows = merge(ps, n_t)
-        ts = slice_of(rows, k_t, n_t)
-        new = distinct_cols(cols, ts)
-        c, ts = cols[new], ts[new]
-        per_neuron[s] += np.bincount(c, minlength=n_s)
-        key = slice_of(c, k_s, n_s) * k_t + ts
-        if k_s * k_t <= max(4 * key.size, 1 << 16):
-            hist = np.bincount(key, minlength=k_s * k_t)
-            uniq = np.flatnonzero(hist)
-            cnt = hist[uniq]
-        else:
-            uniq, cnt = np.unique(key, return_counts=True)
+        k_t = cut[t].k
+        uniq, cnt, reach = slice_pairs(merge(ps, structure.groups[t]), cut[s], cut[t])
+        per_neuron[s] += reach
         srcs.append(first[s] + uniq // k_t)
         dsts.append(first[t] + uniq % k_t)
         counts.append(cnt)
@@ -90,13 +86,34 @@ def slice_edges(structure: Structure, k: dict[str, int], first: dict[str, int],
             cat(counts, np.int64), per_neuron)
 
 
-def slice_network(structure: Structure, cores: CoreLimits,
-                  rates: Mapping[str, float]) -> tuple[SliceGraph, dict[str, tuple[str, str]]]:
-    """Cut every group under every per-core limit; the slice graph and each group's binding."""
+def channel_units(structure: Structure) -> dict[str, int]:
+    """Per group, the neurons per channel its cut should respect to keep convolution blocks
+    whole: the least common multiple of the output-channel size of the convolutions into
+    it and the input-channel size of those out of it (1: none)."""
+    unit = {g: 1 for g in structure.groups}
+    for p in structure.patterns:
+        if p.row_unit > 1:
+            unit[p.target] = math.lcm(unit[p.target], p.row_unit)
+        if p.col_unit > 1 and p.source in unit:
+            unit[p.source] = math.lcm(unit[p.source], p.col_unit)
+    return unit
+
+
+def slice_network(structure: Structure, cores: CoreLimits, rates: Mapping[str, float],
+                  align: bool = True) -> tuple[SliceGraph, dict[str, tuple[str, str]]]:
+    """Cut every group under every per-core limit; the slice graph and each group's binding.
+
+    With `align`, a group a convolution feeds (or reads) whose balanced cut splits a
+    channel is cut on channel boundaries instead, into as many slices, where that
+    still fits every limit (``GroupSlicer.aligned``): its blocks' slices stay
+    convolutions. ``SliceGraph.aligned`` names those groups.
+    """
     incoming: dict[str, list[Pattern]] = {g: [] for g in structure.groups}
     for p in structure.patterns:
         incoming[p.target].append(p)
-    slicers = {g: GroupSlicer(g, n, incoming[g], cores) for g, n in structure.groups.items()}
+    unit = channel_units(structure) if align else {}
+    slicers = {g: GroupSlicer(g, n, incoming[g], cores, unit.get(g, 1))
+               for g, n in structure.groups.items()}
     problems = [msg for s in slicers.values() if s.n for msg in single_neuron_problems(s)]
     if problems:
         raise capacity_error("the network does not fit the target's cores:", problems)
@@ -137,13 +154,27 @@ def slice_network(structure: Structure, cores: CoreLimits,
                          f"did not bring every core under {int(dest_limit)} destinations"))
     if problems:
         raise capacity_error("the network does not fit the target's cores:", problems)
+    cuts: dict[str, Cut] = {g: Cut.even(k[g], structure.groups[g]) for g in structure.groups}
+    moved = {g: c for g, s in slicers.items() if (c := s.aligned(k[g])) is not None}
+    if moved:
+        # the same slices, other bounds: keep them only if no slice then reaches more
+        # destination slices than a core may send to
+        trial = cuts | moved
+        edges = slice_edges(structure, trial, first, rates)
+        dest_t = np.bincount(edges[0], minlength=at) if edges[0].size else np.zeros(at, np.int64)
+        if math.isinf(dest_limit) or dest_t.max(initial=0) <= dest_limit:
+            cuts = trial
+            src, dst, weight, axons, _ = edges
+            dest = dest_t
+        else:
+            moved = {}
     names, group, start, stop = [], [], [], []
     neurons, memory, fan_in, synapses = [], [], [], []
     dense: dict[tuple[str, int], bool] = {}
     count = {}
     for g, s in slicers.items():
-        st = s.evaluate(k[g])
-        b = bounds(k[g], s.n)
+        st = s.evaluate(cuts[g] if g in moved else k[g])
+        b = cuts[g].bounds
         count[g] = k[g]
         for j in range(k[g]):
             names.append(g if k[g] == 1 else f"{g}@{j}")
@@ -161,7 +192,7 @@ def slice_network(structure: Structure, cores: CoreLimits,
                       else np.zeros(0, np.int64))
     graph = SliceGraph(names, group, cat(start), cat(stop), cat(neurons), cat(memory),
                        cat(fan_in), cat(synapses), dest, src, dst, weight, axons, first, count,
-                       dense)
+                       dense, aligned=tuple(moved))
     binding = {g: binding_of(slicers[g], k[g], dest_field if g in dest_bound else None)
                for g in structure.groups}
     return graph, binding

@@ -1,8 +1,8 @@
 """The network as partitioning sees it: group sizes, input ports, non-zero patterns, spike rates.
 
-A Structure is built from a Program, from a float graph without quantizing
-(`neurocc fit`), or directly, sparse, for networks too large for a Program's
-dense weight matrices (bench/partition.py). Every planner reads only this.
+A Structure is built from a Program (each block's pattern through its
+encoding), from a float graph without quantizing (`neurocc fit`), or directly
+from patterns (bench/partition.py). Every planner reads only this.
 """
 
 from __future__ import annotations
@@ -15,26 +15,9 @@ import numpy as np
 from neurocc.ir import Program
 
 from ..passes.lower import BIAS, lower_synapses
+from .graph_patterns import direct_patterns
 from .layers import LayerShape, layer_shapes
-
-
-@dataclasses.dataclass
-class Pattern:
-    """Where one synapse block has non-zero weights, column-major.
-
-    ``cols`` (source neuron) ascending, ``rows`` (target neuron) ascending within
-    each column; int32 or int64.
-    """
-
-    name: str
-    source: str
-    target: str
-    cols: np.ndarray
-    rows: np.ndarray
-
-    @property
-    def nnz(self) -> int:
-        return int(self.cols.size)
+from .patterns import Pattern
 
 
 @dataclasses.dataclass
@@ -42,8 +25,7 @@ class Structure:
     """A network as partitioning sees it: group sizes, input ports, patterns.
 
     Built from a Program (``from_program``), from a float graph without
-    quantizing (``from_graph``), or directly, sparse, for networks too large
-    for the Program's dense weight matrices (bench/partition.py).
+    quantizing (``from_graph``), or directly from patterns (bench/partition.py).
     """
 
     groups: dict[str, int]
@@ -59,12 +41,10 @@ class Structure:
 
     @classmethod
     def from_program(cls, program: Program) -> "Structure":
-        patterns = []
-        for b in program.synapses:
-            chunks = list(b.weights.chunks()) or [(np.zeros(0, np.int64),) * 3]
-            rows, cols = (np.concatenate(p) for p in list(zip(*chunks))[:2])
-            order = np.lexsort((rows, cols))          # by source, then target
-            patterns.append(Pattern(b.name, b.source, b.target, cols[order], rows[order]))
+        """Each block's pattern through its encoding's API (``Pattern.of_weights``): a
+        Sparse block's CSR, a Conv block's chunks, a block without a zero as full."""
+        patterns = [Pattern.of_weights(b.name, b.source, b.target, b.weights)
+                    for b in program.synapses]
         outputs = tuple(dict.fromkeys(g for p in program.outputs for g in p.groups))
         return cls({g.name: g.size for g in program.groups.values()},
                    {p.name: p.size for p in program.inputs}, patterns, outputs=outputs,
@@ -77,7 +57,14 @@ class Structure:
         Used for targets neurocc cannot quantize for (`neurocc fit`): the
         compiled Program may hold more blocks per connection (quantize's
         residual blocks), so this is an estimate from below of synapse memory.
+        A graph whose every connection is one Affine / Linear node is read node by
+        node (``graph_patterns``); any other is lowered first.
         """
+        direct = direct_patterns(graph)
+        if direct is not None:
+            groups, ports, patterns, outputs, constants = direct
+            return cls(groups, ports, patterns, layer_shapes(graph), outputs=outputs,
+                       constants=constants)
         lowered = lower_synapses(graph)
         size = lambda n: int(np.prod(graph.shapes[n].output))  # noqa: E731
         ports = {n: size(n) for n in lowered.inputs}
@@ -87,15 +74,9 @@ class Structure:
                 source = "bias" if c.source == BIAS else c.source
                 if c.source == BIAS:
                     ports["bias"] = 1
-                if isinstance(c.matrix, np.ndarray):
-                    cols, rows = np.nonzero(c.matrix.T)
-                else:   # a Conv or Sparse map: its pattern, never expanded
-                    chunks = list(c.matrix.chunks()) or [(np.zeros(0, np.int64),) * 3]
-                    r, k = (np.concatenate(p) for p in list(zip(*chunks))[:2])
-                    order = np.lexsort((r, k))
-                    cols, rows = k[order], r[order]
                 hops = f"@{c.hops}" if c.hops else ""
-                patterns.append(Pattern(f"{source}->{g}{hops}", source, g, cols, rows))
+                # a dense matrix, or a Conv or Sparse map: its pattern, never expanded
+                patterns.append(Pattern.of_weights(f"{source}->{g}{hops}", source, g, c.matrix))
         return cls({g: size(g) for g in lowered.groups}, ports, patterns, layer_shapes(graph),
                    outputs=tuple(dict.fromkeys(lowered.outputs.values())),
                    constants=tuple(p for p in ports if p not in lowered.inputs))
