@@ -42,4 +42,6 @@ def test_a_convolution_no_core_can_hold_even_one_output_channel_of(capsys, tmp_p
     model = _conv_model(tmp_path / "m.nir", c_in=5000, size=2)
     err = compile_fails(capsys, tmp_path, model, dt="1")
     assert_user_error(2, err, "CapacityError", "layer 'lif'", "at most 4096 (max_fan_in)",
+                      "no cut by output channel or position helps",
+                      "input channels per group times kernel taps at most 4096",
                       "in pass 'partition'")

@@ -197,15 +197,24 @@ def single_neuron_problems(slicer: GroupSlicer) -> list[tuple[str, str, str]]:
     """Neurons that fit no core on their own, with the smallest change that would fit."""
     st = slicer.evaluate(slicer.n)
     c, out = slicer.cores, []
+    # a convolution into the layer (its pattern's rows come in channels)
+    conv = any(p.row_unit > 1 for p in slicer.patterns)
     if st.usage["fan_in"] > 1:
         i = int(np.argmax(st.fan_in))
         over = int((st.fan_in > c.max_fan_in).sum())
         out.append((slicer.name, "max_fan_in",
                     f"layer '{slicer.name}': neuron {i} has a fan-in of {int(st.fan_in[i])} source "
                    f"neurons ({over} neuron(s) above the limit); a core takes at most "
-                   f"{c.max_fan_in} (max_fan_in). Smallest changes: prune each neuron's inputs to "
+                   f"{c.max_fan_in} (max_fan_in)"
+                   + (", and one neuron is the smallest slice, so no cut by output channel or "
+                      "position helps" if conv else "")
+                   + f". Smallest changes: prune each neuron's inputs to "
                    f"{c.max_fan_in} sources ({int(st.fan_in[i]) - c.max_fan_in} fewer for neuron "
-                   f"{i}), or a chip whose cores take {int(st.fan_in[i])} inputs"))
+                   f"{i})"
+                   + (f" (for its convolution: input channels per group times kernel taps at "
+                      f"most {c.max_fan_in}, with fewer input channels, a smaller kernel or more "
+                      "groups)" if conv else "")
+                   + f", or a chip whose cores take {int(st.fan_in[i])} inputs"))
     if st.usage["synapse_memory_bits"] > 1:
         i = int(np.argmax(st.memory))
         syn = int(st.synapses[i])
