@@ -28,6 +28,10 @@ def pieces(w: Any, t_bounds: np.ndarray, s_bounds: np.ndarray
         return
     for j in range(t_bounds.size - 1):
         rows = w.rows(int(t_bounds[j]), int(t_bounds[j + 1]))
+        if isinstance(rows, Sparse):   # a convolution cut inside a channel: cut its CSR once
+            for _, i, piece in _sparse_pieces(rows, np.array([0, rows.shape[0]]), s_bounds):
+                yield j, i, piece
+            continue
         for i in range(s_bounds.size - 1):
             yield j, i, rows.cols(int(s_bounds[i]), int(s_bounds[i + 1])).map_values(
                 np.ascontiguousarray)

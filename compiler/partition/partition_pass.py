@@ -71,6 +71,12 @@ def _check_exact_split(program: Program, sg: SliceGraph) -> None:
                              f"block '{b.name}' (weight_exp {b.weight_exp}) would be split across "
                              f"{sg.count[b.source]} slices of '{b.source}'"))
     if problems:
+        readouts = sorted({t for t, _, _ in problems} & set(program.readout_groups))
+        if readouts:   # a readout's exponent follows from its reach, not from --vth
+            problems.append(("", "weight_exp", f"a voltage readout ({', '.join(readouts)}) gets "
+                             "its weight exponent from the largest voltage it can reach, which "
+                             "--vth does not change: read a spiking layer (IF or LIF) out "
+                             "instead, or a source layer small enough for one core"))
         problems.append(("", "weight_exp", "requantize so the exponents are >= 0 (e.g. a larger "
                          "--vth), or use a target whose cores hold the whole source layer"))
         raise capacity_error("splitting these blocks by source would change the chip's rounding "
