@@ -52,6 +52,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from helpers.timing import time_runs  # bench/helpers (this script's folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "dvs_cnn.py"
 RESULTS = HERE / "results" / "dvs_cnn.json"
@@ -216,14 +218,7 @@ def time_emulator(program, target, x, repeats: int) -> dict:
     from neurocc.simulators.emulator import Emulator
 
     emu = Emulator(program, target)
-    t0 = time.perf_counter()
-    result = emu.run(x)
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        emu.run(x)
-        times.append(time.perf_counter() - t0)
+    first, times, result = time_runs(emu, x, repeats)
     med = statistics.median(times) if times else first
     steps, batch = x.shape[:2]
     hoisted = getattr(emu, "hoisted", ())

@@ -47,6 +47,7 @@ from neurocc.backends import loihi2
 from neurocc.compiler.pipeline import compile_graph
 from neurocc.simulators.emulator import Emulator
 from neurocc.backends import get_target as _get_target  # noqa: E402
+from helpers.timing import time_runs  # bench/helpers (this script's folder is on sys.path)
 
 LOIHI2 = _get_target("loihi2")
 
@@ -116,14 +117,7 @@ def tune_thresholds(program: ir.Program, rate: float, quantile: float = 0.75, st
 
 def time_emulator(program: ir.Program, x: np.ndarray, repeats: int) -> tuple[float, float, Emulator]:
     emu = Emulator(program, LOIHI2)
-    t0 = time.perf_counter()
-    emu.run(x)
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        emu.run(x)
-        times.append(time.perf_counter() - t0)
+    first, times, _ = time_runs(emu, x, repeats)
     med = statistics.median(times)
     return med, max(first - med, 0.0), emu
 

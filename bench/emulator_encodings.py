@@ -44,6 +44,7 @@ from neurocc.ir.block_conv import Conv, ConvGeometry
 from neurocc.ir.block_sparse import Sparse
 from neurocc.ir.blocks import Dense
 from neurocc.simulators.emulator import Emulator
+from helpers.timing import time_runs  # bench/helpers (this script's folder is on sys.path)
 
 LOIHI2 = get_target("loihi2")
 HERE = Path(__file__).resolve().parent
@@ -104,14 +105,7 @@ def tune_thresholds(prog: ir.Program, rate: float = 0.05, steps: int = 60) -> No
 
 def time_run(prog: ir.Program, x: np.ndarray, repeats: int):
     emu = Emulator(prog, LOIHI2)
-    t0 = time.perf_counter()
-    res = emu.run(x)
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        emu.run(x)
-        times.append(time.perf_counter() - t0)
+    first, times, res = time_runs(emu, x, repeats)
     med = statistics.median(times)
     return med, max(first - med, 0.0), emu, res
 
