@@ -68,10 +68,12 @@ browser:
 test: $(STAMP) lava xylo browser
 	$(VENV)/bin/python -m pytest -q
 
-# The Xylo conformance suite's power: one-token mutants of the kernel must each fail
-# most of its 50 random programs (tests/mutation_xylo.py; about 10 minutes).
-mutation: $(STAMP) xylo
+# The conformance suites' power: one-token mutants of a kernel must each fail most of
+# its random programs: Xylo's 50 against xylosim (tests/mutation_xylo.py, about 10
+# minutes), the emulator's convolution against Lava's Conv (tests/mutation_conv.py).
+mutation: $(STAMP) xylo lava
 	$(VENV)/bin/python tests/mutation_xylo.py
+	$(VENV)/bin/python tests/mutation_conv.py
 
 bench: $(STAMP)
 	@set -e; for script in bench/*.py; do \
