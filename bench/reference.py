@@ -20,7 +20,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -30,6 +29,7 @@ from rich.table import Table
 
 from neurocc import ir
 from neurocc.simulators.reference import ReferenceSimulator
+from helpers.timing import time_runs  # bench/helpers (this script's folder is on sys.path)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "nir-paper"
 RESULTS = Path(__file__).resolve().parent / "results" / "reference.json"
@@ -54,14 +54,7 @@ def time_case(graph: ir.Graph, dt: float, batch: int, steps: int, repeats: int) 
     """Seconds to compile and to run once compiled, and neuron-steps per second."""
     sim = ReferenceSimulator(graph, dt)
     inputs = bernoulli_inputs(graph, steps, batch)
-    start = time.perf_counter()
-    first = sim.run(inputs)
-    first_s = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sim.run(inputs)
-        runs.append(time.perf_counter() - start)
+    first_s, runs, first = time_runs(sim, inputs, repeats)
     run_s = statistics.median(runs)
     # when a run takes seconds, its jitter can exceed the compile time; say so
     # rather than report a difference that is noise
