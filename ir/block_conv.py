@@ -126,21 +126,22 @@ class Conv:
         return self.kernel.reshape(self.kernel.shape[0], self.kernel.shape[1], -1)
 
     # --- counts -----------------------------------------------------------
+    def _hits(self, side: int, shape: tuple[int, ...]) -> np.ndarray:
+        """(taps, positions): 1 where a tap reaches an output position (side 0) or reads an
+        input position (side 1) from inside the input."""
+        hit = np.zeros((len(self._tap_maps), int(np.prod(shape[1:]))), np.int64)
+        for t, maps in enumerate(self._tap_maps):
+            hit[t, maps[side]] = 1
+        return hit
+
     def fan_in(self) -> np.ndarray:
-        g = self.geometry
-        P = int(np.prod(g.out_shape[1:]))
-        hit = np.zeros((len(self._tap_maps), P), np.int64)
-        for t, (p_idx, _) in enumerate(self._tap_maps):
-            hit[t, p_idx] = 1
+        hit = self._hits(0, self.geometry.out_shape)
         nz = np.count_nonzero(self._flat_kernel(), axis=1)          # (C_out, taps)
         return (nz @ hit).reshape(-1)
 
     def fan_out(self) -> np.ndarray:
         g = self.geometry
-        Q = int(np.prod(g.in_shape[1:]))
-        hit = np.zeros((len(self._tap_maps), Q), np.int64)
-        for t, (_, q_idx) in enumerate(self._tap_maps):
-            hit[t, q_idx] = 1
+        hit = self._hits(1, g.in_shape)
         fk = self._flat_kernel() != 0                                # (C_out, C_in_g, taps)
         c_out, c_in_g = fk.shape[:2]
         per_group = c_out // g.groups
